@@ -1,0 +1,225 @@
+// bench_core — speed of the network core against raw OpenBLAS sgemm, measured in one run.
+//
+// What it times (float, OpenBLAS threads 1 and 2):
+//   * forward+backward of a dense layer and of conv2d layers (GFLOP/s of their GEMM work);
+//   * one full single-task (STL) training step of the MLP 784-256-128 with heads 5 and 10 —
+//     forward of both heads, primary loss, backward, SGD step — at batch 128 and 256;
+//   * cblas_sgemm on exactly the GEMM shapes that step executes, called back to back.
+// At the end it prints, per batch and thread count, the step's GFLOP/s as a share of the
+// raw sgemm sequence's (DESIGN.md target: >= 60 %), plus the OpenBLAS kernel in use.
+//
+// Run: ./build/benchmarks/bench_core [--benchmark_repetitions=5 ...]
+#include <benchmark/benchmark.h>
+
+// cblas_sgemm and its enums come through auxl/core/blas.hpp (xtensor-blas declares them; the
+// system <cblas.h> would conflict with those declarations).
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "auxl/auxl.hpp"
+
+extern "C" {
+char* openblas_get_corename(void);
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
+}
+
+using namespace auxl;
+
+namespace {
+
+using mlp_trunk = nn::sequential<nn::input<784>, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
+using mlp_model = nn::multi_task<mlp_trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+
+struct gemm_shape {
+    CBLAS_TRANSPOSE ta, tb;
+    int m, n, k;
+};
+
+double flops_of(const std::vector<gemm_shape>& shapes) {
+    double f = 0;
+    for (const auto& s : shapes) f += 2.0 * s.m * s.n * s.k;
+    return f;
+}
+
+/// The GEMMs one STL step of mlp_model runs at batch B: forward of every layer and head,
+/// weight gradients of the trunk and the primary head, input gradients of every layer but the first.
+std::vector<gemm_shape> stl_step_gemms(int B) {
+    const CBLAS_TRANSPOSE N = CblasNoTrans, T = CblasTrans;
+    return {
+        {N, T, B, 256, 784}, {N, T, B, 128, 256}, {N, T, B, 5, 128}, {N, T, B, 10, 128},  // forward
+        {T, N, 5, 128, B},   {N, N, B, 128, 5},                                            // primary head
+        {T, N, 128, 256, B}, {N, N, B, 256, 128},                                          // dense 2
+        {T, N, 256, 784, B},                                                               // dense 1 (no dx)
+    };
+}
+
+void set_threads(benchmark::State& state, int arg_index) {
+    openblas_set_num_threads(static_cast<int>(state.range(arg_index)));
+}
+
+void random_fill(float* p, std::size_t n, rng& gen) {
+    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<float>(gen.normal(0.0, 1.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+void BM_sgemm_stl_shapes(benchmark::State& state) {
+    const int B = static_cast<int>(state.range(0));
+    set_threads(state, 1);
+    const auto shapes = stl_step_gemms(B);
+    std::vector<std::vector<float>> a, b, c;
+    rng gen(1, "bench");
+    for (const auto& s : shapes) {
+        a.emplace_back(std::size_t(s.m) * s.k);
+        b.emplace_back(std::size_t(s.k) * s.n);
+        c.emplace_back(std::size_t(s.m) * s.n);
+        random_fill(a.back().data(), a.back().size(), gen);
+        random_fill(b.back().data(), b.back().size(), gen);
+    }
+    for (auto _ : state) {
+        for (std::size_t i = 0; i < shapes.size(); ++i) {
+            const auto& s = shapes[i];
+            const int lda = s.ta == CblasNoTrans ? s.k : s.m;
+            const int ldb = s.tb == CblasNoTrans ? s.n : s.k;
+            cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, a[i].data(), lda, b[i].data(), ldb, 1.0f,
+                        c[i].data(), s.n);
+        }
+        benchmark::ClobberMemory();
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(flops_of(shapes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_stl_step_mlp(benchmark::State& state) {
+    const std::size_t B = static_cast<std::size_t>(state.range(0));
+    set_threads(state, 1);
+    mlp_model model(B);
+    rng init(1, "init"), data(1, "data");
+    model.init(init);
+    std::vector<float> x(B * 784);
+    random_fill(x.data(), x.size(), data);
+    std::vector<std::int32_t> y(B);
+    for (auto& v : y) v = static_cast<std::int32_t>(data.below(5));
+    optim::sgd<float> opt({.learning_rate = 0.01, .momentum = 0.9});
+    loss::softmax_cross_entropy<float> ce;
+    auto grad = model.make_arena();
+    std::vector<float> d0(B * 5);
+    for (auto _ : state) {
+        model.forward(x.data(), B);
+        ce.value_and_gradient(model.output(0), B, 5, loss::hard_targets{y.data()}, nullptr, d0.data());
+        grad.zero();
+        model.backward({d0.data(), nullptr}, grad);
+        opt.step(model.parameters(), grad);
+        benchmark::ClobberMemory();
+    }
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(flops_of(stl_step_gemms(int(B))) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_dense_forward_backward(benchmark::State& state) {
+    const std::size_t B = static_cast<std::size_t>(state.range(0));
+    set_threads(state, 1);
+    using L = nn::dense<256>::layer<float, shape<784>>;
+    L layer;
+    std::vector<float> params(L::parameter_count), grad(L::parameter_count), x(B * 784), y(B * 256), dy(B * 256),
+        dx(B * 784);
+    rng gen(2, "bench");
+    layer.init(params.data(), gen, nn::init_scheme::he_uniform);
+    random_fill(x.data(), x.size(), gen);
+    random_fill(dy.data(), dy.size(), gen);
+    nn::layer_context<float> ctx;
+    ctx.params = params.data();
+    ctx.grad = grad.data();
+    ctx.batch = B;
+    for (auto _ : state) {
+        layer.forward(ctx, x.data(), y.data());
+        layer.backward(ctx, x.data(), y.data(), dy.data(), dx.data());
+        benchmark::ClobberMemory();
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(3 * 2.0 * double(B) * 784 * 256 * 1e-9,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <std::size_t OutC, std::size_t K, class In>
+void BM_conv_forward_backward(benchmark::State& state) {
+    const std::size_t B = static_cast<std::size_t>(state.range(0));
+    set_threads(state, 1);
+    using L = typename nn::conv2d<OutC, K>::template layer<float, In>;
+    L layer;
+    layer.reserve(B);
+    std::vector<float> params(L::parameter_count), grad(L::parameter_count), x(B * In::size),
+        y(B * L::output_shape::size), dy(B * L::output_shape::size), dx(B * In::size);
+    rng gen(3, "bench");
+    layer.init(params.data(), gen, nn::init_scheme::he_uniform);
+    random_fill(x.data(), x.size(), gen);
+    random_fill(dy.data(), dy.size(), gen);
+    nn::layer_context<float> ctx;
+    ctx.params = params.data();
+    ctx.grad = grad.data();
+    ctx.batch = B;
+    for (auto _ : state) {
+        layer.forward(ctx, x.data(), y.data());
+        layer.backward(ctx, x.data(), y.data(), dy.data(), dx.data());
+        benchmark::ClobberMemory();
+    }
+    const double gemm_flops = 3 * 2.0 * double(B) * OutC * L::patch * L::pixels;
+    state.counters["GFLOP/s"] = benchmark::Counter(gemm_flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void batch_and_threads(benchmark::internal::Benchmark* b) {
+    for (int batch : {128, 256})
+        for (int threads : {1, 2}) b->Args({batch, threads});
+    b->ArgNames({"batch", "threads"});
+    b->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK(BM_sgemm_stl_shapes)->Apply(batch_and_threads);
+BENCHMARK(BM_stl_step_mlp)->Apply(batch_and_threads);
+BENCHMARK(BM_dense_forward_backward)->Apply(batch_and_threads);
+BENCHMARK(BM_conv_forward_backward<32, 5, shape<1, 28, 28>>)->Apply(batch_and_threads);
+BENCHMARK(BM_conv_forward_backward<64, 5, shape<32, 12, 12>>)->Apply(batch_and_threads);
+
+/// Console output as usual, plus a record of each run's GFLOP/s for the summary.
+class recording_reporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const auto& run : runs) {
+            if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
+            auto it = run.counters.find("GFLOP/s");
+            if (it != run.counters.end()) rates[run.run_name.str()] = it->second.value;
+        }
+    }
+    std::map<std::string, double> rates;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+    benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
+    benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
+    benchmark::AddCustomContext("openblas_default_threads", std::to_string(openblas_get_num_threads()));
+    benchmark::Initialize(&argc, argv);
+    recording_reporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    std::printf("\nSTL step of MLP 784-256-128 (+heads 5, 10) vs cblas_sgemm on the same GEMM shapes\n");
+    std::printf("%-8s %-8s %14s %14s %10s\n", "batch", "threads", "step GFLOP/s", "sgemm GFLOP/s", "share");
+    for (int batch : {128, 256}) {
+        for (int threads : {1, 2}) {
+            const std::string suffix = "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
+            auto step = reporter.rates.find("BM_stl_step_mlp" + suffix);
+            auto raw = reporter.rates.find("BM_sgemm_stl_shapes" + suffix);
+            if (step == reporter.rates.end() || raw == reporter.rates.end()) continue;
+            std::printf("%-8d %-8d %14.2f %14.2f %9.1f%%\n", batch, threads, step->second, raw->second,
+                        100.0 * step->second / raw->second);
+        }
+    }
+    std::printf("OpenBLAS kernel: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(), coretype ? coretype : "unset");
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,244 @@
+// auxl/nn/block.hpp — a chain of bound layers that runs forward, backward and tangent passes on
+// spans of an arena it does not own.
+//
+// detail::block<T, In, Specs...> binds each layer spec to the output shape of the one before it
+// (a compile-time fold), so every shape, parameter count and arena offset is constexpr and a
+// mismatch stops compilation inside the offending layer with a sentence saying what to fix.  The
+// bound layers live in a Hana tuple; the block owns their workspaces and the activations of the
+// last forward pass (needed by backward and tangent), sized once by reserve(max_batch).
+// Networks (nn::basic_network, nn::basic_multi_task) own the arenas and place blocks in them.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/range.hpp>
+#include <boost/hana/reverse.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/at.hpp>
+
+#include "auxl/core/error.hpp"
+#include "auxl/core/xtensor.hpp"
+#include "auxl/nn/context.hpp"
+
+namespace auxl::nn {
+
+/// Run-time switches of one pass through a network.
+struct pass_options {
+    bool training = false;     ///< dropout active
+    rng* dropout = nullptr;    ///< dropout mask stream (required when training with dropout)
+    bool reuse_masks = false;  ///< reuse the previous masks (perturbed passes must see the same ones)
+};
+
+namespace detail {
+
+template <class... Ts>
+struct type_list {};
+
+/// Binds Specs... one after another: layer i's input shape is layer i−1's output shape.
+template <class T, class In, class List, class... Specs>
+struct bind_chain;
+
+template <class T, class In, class... Bound>
+struct bind_chain<T, In, type_list<Bound...>> {
+    using layers = type_list<Bound...>;
+    using output_shape = In;
+};
+
+template <class T, class In, class... Bound, class Spec, class... Rest>
+struct bind_chain<T, In, type_list<Bound...>, Spec, Rest...> {
+    using bound = typename Spec::template layer<T, In>;
+    using next = bind_chain<T, typename bound::output_shape, type_list<Bound..., bound>, Rest...>;
+    using layers = typename next::layers;
+    using output_shape = typename next::output_shape;
+};
+
+template <class T, class In, class LayerList>
+class block_impl;
+
+template <class T, class In, class... L>
+class block_impl<T, In, type_list<L...>> {
+    static_assert(sizeof...(L) > 0, "auxl::nn: a network or head needs at least one layer");
+    static_assert((Layer<L> && ...), "auxl::nn: a layer type does not satisfy the Layer contract (nn/context.hpp)");
+
+public:
+    using scalar_type = T;
+    using input_shape = In;
+    using output_shape = typename std::tuple_element_t<sizeof...(L) - 1, std::tuple<L...>>::output_shape;
+    static constexpr std::size_t layer_count = sizeof...(L);
+    static constexpr std::size_t input_size = In::size;
+    static constexpr std::size_t output_size = output_shape::size;
+
+    /// Offset of each layer's first parameter, relative to the block (compile time).
+    static constexpr std::array<std::size_t, layer_count> offsets = [] {
+        std::array<std::size_t, layer_count> result{};
+        std::size_t running = 0;
+        std::size_t i = 0;
+        ((result[i++] = running, running += L::parameter_count), ...);
+        return result;
+    }();
+    static constexpr std::size_t parameter_count = (std::size_t{0} + ... + L::parameter_count);
+
+    block_impl() = default;
+
+    /// Sizes activations and every layer's workspace for batches of up to max_batch rows.
+    void reserve(std::size_t max_batch) {
+        max_batch_ = max_batch;
+        for_each_layer([&](auto i, auto& layer) {
+            layer.reserve(max_batch);
+            using bound = std::remove_reference_t<decltype(layer)>;
+            activations_[i] = xt::xtensor<T, 2>::from_shape({max_batch, bound::output_shape::size});
+            gradients_[i] = xt::xtensor<T, 2>::from_shape({max_batch, bound::output_shape::size});
+        });
+        for (auto& t : tangents_) t = xt::xtensor<T, 2>();
+    }
+    std::size_t max_batch() const { return max_batch_; }
+
+    /// Records this block's modules in `layout`; `prefix` names them, `base` is the block's offset.
+    void describe(arena_layout& layout, const std::string& prefix, std::size_t base) const {
+        for_each_layer([&](auto i, auto& layer) {
+            using bound = std::remove_reference_t<decltype(layer)>;
+            if constexpr (bound::parameter_count > 0) {
+                layout.add_module(prefix + "." + std::to_string(decltype(i)::value) + "." + bound::name(), base + offsets[i],
+                                  bound::parameter_count, bound::segments());
+            }
+        });
+    }
+
+    void init(T* params, rng& gen, init_scheme scheme) {
+        for_each_layer([&](auto i, auto& layer) { layer.init(params + offsets[i], gen, scheme); });
+    }
+
+    /// Runs the layers on x (batch x input_size) and returns the output (batch x output_size).
+    /// x must stay valid until the matching backward/tangent calls.
+    const T* forward(const T* params, const T* x, std::size_t batch, const pass_options& options) {
+        if (batch > max_batch_) {
+            raise<shape_error>("auxl::nn: batch of ", batch, " rows exceeds the workspace reserved for ", max_batch_,
+                               " rows; call reserve(", batch, ") first");
+        }
+        input_ = x;
+        batch_ = batch;
+        const T* current = x;
+        for_each_layer([&](auto i, auto& layer) {
+            layer_context<T> ctx = context(options);
+            ctx.params = params + offsets[i];
+            T* out = activations_[i].data();
+            layer.forward(ctx, current, out);
+            current = out;
+        });
+        options_ = options;
+        return current;
+    }
+
+    /// Back-propagates dy (batch x output_size): adds parameter gradients into grad (block-relative
+    /// span; null skips them) and the input gradient into dx (null skips it — the first layer then
+    /// does no input-gradient GEMM).
+    void backward(const T* params, T* grad, const T* dy, T* dx) {
+        require_forward("backward");
+        auto reversed = boost::hana::reverse(boost::hana::to_tuple(boost::hana::make_range(
+            boost::hana::size_c<0>, boost::hana::size_c<layer_count>)));
+        boost::hana::for_each(reversed, [&](auto i) {
+            auto& layer = boost::hana::at(layers_, i);
+            layer_context<T> ctx = context(options_);
+            ctx.params = params + offsets[i];
+            ctx.grad = grad ? grad + offsets[i] : nullptr;
+            constexpr std::size_t index = decltype(i)::value;
+            const T* layer_in = input_of(i);
+            const T* layer_dy = (index == layer_count - 1) ? dy : gradients_[index].data();
+            T* layer_dx = dx;
+            if constexpr (index > 0) {
+                layer_dx = gradients_[index - 1].data();
+                std::fill_n(layer_dx, batch_ * layer_output_size<index - 1>(), T(0));
+            }
+            layer.backward(ctx, layer_in, activations_[i].data(), layer_dy, layer_dx);
+        });
+    }
+
+    /// Forward-mode pass: how the output moves when the parameters move along param_tangent
+    /// (block-relative span; null = zero) and the input along x_dot (null = zero).
+    /// Returns batch x output_size.  Uses the activations of the last forward.
+    const T* tangent(const T* params, const T* param_tangent, const T* x_dot) {
+        require_forward("tangent");
+        if (tangents_[0].size() == 0) {  // first tangent pass: size the buffers once
+            for_each_layer([&](auto i, auto&) {
+                using bound = std::tuple_element_t<decltype(i)::value, std::tuple<L...>>;
+                tangents_[i] = xt::xtensor<T, 2>::from_shape({max_batch_, bound::output_shape::size});
+            });
+        }
+        const T* current_dot = x_dot;
+        for_each_layer([&](auto i, auto& layer) {
+            layer_context<T> ctx = context(options_);
+            ctx.params = params + offsets[i];
+            ctx.param_tangent = param_tangent ? param_tangent + offsets[i] : nullptr;
+            T* out = tangents_[i].data();
+            layer.tangent(ctx, input_of(i), current_dot, activations_[i].data(), out);
+            current_dot = out;
+        });
+        return current_dot;
+    }
+
+    std::size_t batch() const { return batch_; }
+    const T* output() const { return activations_[layer_count - 1].data(); }
+
+private:
+    template <class F>
+    void for_each_layer(F&& f) {
+        boost::hana::for_each(boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<layer_count>),
+                              [&](auto i) { f(i, boost::hana::at(layers_, i)); });
+    }
+    template <class F>
+    void for_each_layer(F&& f) const {
+        boost::hana::for_each(boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<layer_count>),
+                              [&](auto i) { f(i, boost::hana::at(layers_, i)); });
+    }
+
+    template <class I>
+    const T* input_of(I) const {
+        if constexpr (I::value == 0) {
+            return input_;
+        } else {
+            return activations_[I::value - 1].data();
+        }
+    }
+
+    template <std::size_t Index>
+    static constexpr std::size_t layer_output_size() {
+        return std::tuple_element_t<Index, std::tuple<L...>>::output_shape::size;
+    }
+
+    layer_context<T> context(const pass_options& options) const {
+        layer_context<T> ctx;
+        ctx.batch = batch_;
+        ctx.training = options.training;
+        ctx.dropout = options.dropout;
+        ctx.reuse_masks = options.reuse_masks;
+        return ctx;
+    }
+
+    void require_forward(const char* what) const {
+        if (!input_) raise<error>("auxl::nn: ", what, " called before any forward pass");
+    }
+
+    boost::hana::tuple<L...> layers_;
+    std::array<xt::xtensor<T, 2>, layer_count> activations_;
+    std::array<xt::xtensor<T, 2>, layer_count> gradients_;  // dL/d(output of layer i), i < last
+    std::array<xt::xtensor<T, 2>, layer_count> tangents_;
+    const T* input_ = nullptr;
+    std::size_t batch_ = 0;
+    std::size_t max_batch_ = 0;
+    pass_options options_;
+};
+
+}  // namespace detail
+
+/// The block type for scalar T and input shape In running Specs... .
+template <class T, class In, class... Specs>
+using block = detail::block_impl<T, In, typename detail::bind_chain<T, In, detail::type_list<>, Specs...>::layers>;
+
+}  // namespace auxl::nn

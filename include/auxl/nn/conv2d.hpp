@@ -1,0 +1,164 @@
+// auxl/nn/conv2d.hpp — 2-D convolution by im2col + GEMM.
+//
+// nn::conv2d<OutC, K, Stride = 1, Pad = 0>: square K x K kernels, zero padding Pad on every side.
+// Input C x H x W, output OutC x H' x W' with H' = (H + 2·Pad − K)/Stride + 1.
+// Parameters: weight OutC x C x K x K (PyTorch's order), bias OutC.
+// Per sample n, with cols_n = im2col(x_n) of shape (C·K·K) x (H'·W'):
+//   forward   y_n  = W cols_n + b 1ᵀ
+//   backward  dW  += dy_n cols_nᵀ,  db += rowsum(dy_n),  dx_n += col2im(Wᵀ dy_n)
+//   tangent   ẏ_n  = W im2col(ẋ_n) + Ẇ cols_n + ḃ 1ᵀ
+// Workspace: two (C·K·K) x (H'·W') buffers; im2col is recomputed in backward rather than stored
+// for the whole batch (memory grows with one sample, not with the batch).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "auxl/core/blas.hpp"
+#include "auxl/nn/context.hpp"
+
+namespace auxl::nn {
+
+template <std::size_t OutC, std::size_t K, std::size_t Stride = 1, std::size_t Pad = 0>
+struct conv2d {
+    static_assert(OutC > 0 && K > 0 && Stride > 0, "auxl::nn::conv2d<OutC, K, Stride, Pad>: sizes must be positive");
+
+    template <class T, class In>
+    class layer {
+        static_assert(In::height + 2 * Pad >= K && In::width + 2 * Pad >= K,
+                      "auxl::nn::conv2d: the kernel is larger than the padded input image");
+
+    public:
+        using scalar_type = T;
+        using input_shape = In;
+        static constexpr std::size_t in_c = In::channels;
+        static constexpr std::size_t out_h = (In::height + 2 * Pad - K) / Stride + 1;
+        static constexpr std::size_t out_w = (In::width + 2 * Pad - K) / Stride + 1;
+        using output_shape = shape<OutC, out_h, out_w>;
+        static constexpr std::size_t patch = in_c * K * K;       // rows of cols
+        static constexpr std::size_t pixels = out_h * out_w;     // columns of cols
+        static constexpr std::size_t weight_offset = 0;
+        static constexpr std::size_t bias_offset = padded_count<T>(OutC * patch);
+        static constexpr std::size_t parameter_count = bias_offset + padded_count<T>(OutC);
+
+        static const char* name() { return "conv2d"; }
+        static std::vector<segment> segments() {
+            return {detail::make_segment("weight", {OutC, in_c, K, K}, weight_offset),
+                    detail::make_segment("bias", {OutC}, bias_offset)};
+        }
+
+        void reserve(std::size_t) {
+            cols_.assign(patch * pixels, T(0));
+            cols_grad_.assign(patch * pixels, T(0));
+        }
+
+        void init(T* params, rng& gen, init_scheme scheme) const {
+            initialize(params + weight_offset, OutC * patch, patch, OutC * K * K, scheme, gen);
+            std::fill_n(params + bias_offset, OutC, T(0));
+        }
+
+        void forward(const layer_context<T>& ctx, const T* x, T* y) {
+            const T* w = ctx.params + weight_offset;
+            const T* b = ctx.params + bias_offset;
+            for (std::size_t n = 0; n < ctx.batch; ++n) {
+                T* yn = y + n * output_shape::size;
+                for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b[o]);
+                im2col(x + n * In::size, cols_.data());
+                gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), w, cols_.data(), T(1), yn);
+            }
+        }
+
+        void backward(const layer_context<T>& ctx, const T* x, const T*, const T* dy, T* dx) {
+            const T* w = ctx.params + weight_offset;
+            for (std::size_t n = 0; n < ctx.batch; ++n) {
+                const T* dyn = dy + n * output_shape::size;
+                if (ctx.grad) {
+                    im2col(x + n * In::size, cols_.data());
+                    gemm<T>(transpose::no, transpose::yes, OutC, patch, pixels, T(1), dyn, cols_.data(), T(1),
+                            ctx.grad + weight_offset);
+                    T* db = ctx.grad + bias_offset;
+                    for (std::size_t o = 0; o < OutC; ++o) {
+                        T sum = 0;
+                        for (std::size_t p = 0; p < pixels; ++p) sum += dyn[o * pixels + p];
+                        db[o] += sum;
+                    }
+                }
+                if (dx) {
+                    gemm<T>(transpose::yes, transpose::no, patch, pixels, OutC, T(1), w, dyn, T(0), cols_grad_.data());
+                    col2im_add(cols_grad_.data(), dx + n * In::size);
+                }
+            }
+        }
+
+        void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T*, T* y_dot) {
+            for (std::size_t n = 0; n < ctx.batch; ++n) {
+                T* yn = y_dot + n * output_shape::size;
+                if (ctx.param_tangent) {
+                    const T* b_dot = ctx.param_tangent + bias_offset;
+                    for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b_dot[o]);
+                    im2col(x + n * In::size, cols_.data());
+                    gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.param_tangent + weight_offset,
+                            cols_.data(), T(1), yn);
+                } else {
+                    std::fill_n(yn, output_shape::size, T(0));
+                }
+                if (x_dot) {
+                    im2col(x_dot + n * In::size, cols_.data());
+                    gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.params + weight_offset,
+                            cols_.data(), T(1), yn);
+                }
+            }
+        }
+
+    private:
+        // cols[(c·K + kh)·K + kw][oh·W' + ow] = x[c][oh·S + kh − Pad][ow·S + kw − Pad] (0 outside).
+        static void im2col(const T* x, T* cols) {
+            for (std::size_t c = 0; c < in_c; ++c) {
+                for (std::size_t kh = 0; kh < K; ++kh) {
+                    for (std::size_t kw = 0; kw < K; ++kw) {
+                        T* row = cols + ((c * K + kh) * K + kw) * pixels;
+                        for (std::size_t oh = 0; oh < out_h; ++oh) {
+                            const std::ptrdiff_t ih = std::ptrdiff_t(oh * Stride + kh) - std::ptrdiff_t(Pad);
+                            T* out = row + oh * out_w;
+                            if (ih < 0 || ih >= std::ptrdiff_t(In::height)) {
+                                std::fill_n(out, out_w, T(0));
+                                continue;
+                            }
+                            const T* in_row = x + (c * In::height + std::size_t(ih)) * In::width;
+                            for (std::size_t ow = 0; ow < out_w; ++ow) {
+                                const std::ptrdiff_t iw = std::ptrdiff_t(ow * Stride + kw) - std::ptrdiff_t(Pad);
+                                out[ow] = (iw < 0 || iw >= std::ptrdiff_t(In::width)) ? T(0) : in_row[iw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // The adjoint of im2col: each column entry is added back to the pixel it was copied from.
+        static void col2im_add(const T* cols, T* dx) {
+            for (std::size_t c = 0; c < in_c; ++c) {
+                for (std::size_t kh = 0; kh < K; ++kh) {
+                    for (std::size_t kw = 0; kw < K; ++kw) {
+                        const T* row = cols + ((c * K + kh) * K + kw) * pixels;
+                        for (std::size_t oh = 0; oh < out_h; ++oh) {
+                            const std::ptrdiff_t ih = std::ptrdiff_t(oh * Stride + kh) - std::ptrdiff_t(Pad);
+                            if (ih < 0 || ih >= std::ptrdiff_t(In::height)) continue;
+                            T* dx_row = dx + (c * In::height + std::size_t(ih)) * In::width;
+                            for (std::size_t ow = 0; ow < out_w; ++ow) {
+                                const std::ptrdiff_t iw = std::ptrdiff_t(ow * Stride + kw) - std::ptrdiff_t(Pad);
+                                if (iw >= 0 && iw < std::ptrdiff_t(In::width)) dx_row[iw] += row[oh * out_w + ow];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        std::vector<T> cols_;
+        std::vector<T> cols_grad_;
+    };
+};
+
+}  // namespace auxl::nn

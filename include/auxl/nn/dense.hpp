@@ -1,0 +1,95 @@
+// auxl/nn/dense.hpp — fully connected layer, y = x Wᵀ + b.
+//
+// nn::dense<Out> takes a flat input of In features (C x 1 x 1; put nn::flatten after a
+// convolution) and produces Out features.  Parameters: weight Out x In (row-major, as in
+// PyTorch, so checkpoints map one to one), bias Out.  Every product is one GEMM on the batch:
+//   forward   y  = x Wᵀ + 1 bᵀ                      (N x In)(In x Out)
+//   backward  dW += dyᵀ x,  db += colsum(dy),  dx += dy W
+//   tangent   ẏ  = ẋ Wᵀ + x Ẇᵀ + 1 ḃᵀ
+// Cost per call: 2·N·In·Out flops forward, twice that backward.  No allocation.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "auxl/core/blas.hpp"
+#include "auxl/nn/context.hpp"
+
+namespace auxl::nn {
+
+template <std::size_t Out>
+struct dense {
+    static_assert(Out > 0, "auxl::nn::dense<Out>: Out must be positive");
+
+    template <class T, class In>
+    class layer {
+        static_assert(In::is_flat,
+                      "auxl::nn::dense needs a flat input (C x 1 x 1) but the previous layer outputs a "
+                      "C x H x W image: put nn::flatten between that layer and nn::dense");
+
+    public:
+        using scalar_type = T;
+        using input_shape = In;
+        using output_shape = shape<Out>;
+        static constexpr std::size_t in_features = In::size;
+        static constexpr std::size_t out_features = Out;
+        static constexpr std::size_t weight_offset = 0;
+        static constexpr std::size_t bias_offset = padded_count<T>(Out * In::size);
+        static constexpr std::size_t parameter_count = bias_offset + padded_count<T>(Out);
+
+        static const char* name() { return "dense"; }
+        static std::vector<segment> segments() {
+            return {detail::make_segment("weight", {Out, in_features}, weight_offset),
+                    detail::make_segment("bias", {Out}, bias_offset)};
+        }
+
+        void reserve(std::size_t) {}
+
+        void init(T* params, rng& gen, init_scheme scheme) const {
+            initialize(params + weight_offset, Out * in_features, in_features, Out, scheme, gen);
+            std::fill_n(params + bias_offset, Out, T(0));
+        }
+
+        void forward(const layer_context<T>& ctx, const T* x, T* y) const {
+            const T* w = ctx.params + weight_offset;
+            const T* b = ctx.params + bias_offset;
+            for (std::size_t n = 0; n < ctx.batch; ++n) std::copy_n(b, Out, y + n * Out);
+            gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x, w, T(1), y);
+        }
+
+        void backward(const layer_context<T>& ctx, const T* x, const T* /*y*/, const T* dy, T* dx) const {
+            if (ctx.grad) {
+                gemm<T>(transpose::yes, transpose::no, Out, in_features, ctx.batch, T(1), dy, x, T(1),
+                        ctx.grad + weight_offset);
+                T* db = ctx.grad + bias_offset;
+                for (std::size_t n = 0; n < ctx.batch; ++n) {
+                    const T* row = dy + n * Out;
+                    for (std::size_t o = 0; o < Out; ++o) db[o] += row[o];
+                }
+            }
+            if (dx) {
+                gemm<T>(transpose::no, transpose::no, ctx.batch, in_features, Out, T(1), dy, ctx.params + weight_offset,
+                        T(1), dx);
+            }
+        }
+
+        void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T* /*y*/, T* y_dot) const {
+            const std::size_t count = ctx.batch * Out;
+            if (ctx.param_tangent) {
+                const T* b_dot = ctx.param_tangent + bias_offset;
+                for (std::size_t n = 0; n < ctx.batch; ++n) std::copy_n(b_dot, Out, y_dot + n * Out);
+                gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x,
+                        ctx.param_tangent + weight_offset, T(1), y_dot);
+            } else {
+                std::fill_n(y_dot, count, T(0));
+            }
+            if (x_dot) {
+                gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x_dot,
+                        ctx.params + weight_offset, T(1), y_dot);
+            }
+        }
+    };
+};
+
+}  // namespace auxl::nn

@@ -1,0 +1,83 @@
+// auxl/nn/max_pool2d.hpp — max pooling over K x K windows with stride S (default S = K).
+//
+// Output H' = (H − K)/S + 1 (floor, no padding).  The forward pass records the index of each
+// window's maximum (first one on ties), which backward and tangent route through: the layer is
+// piecewise linear, so its JVP is exact wherever the maximum is unique.
+// Workspace: one index per output element of the largest batch.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "auxl/nn/context.hpp"
+
+namespace auxl::nn {
+
+template <std::size_t K, std::size_t S = K>
+struct max_pool2d {
+    static_assert(K > 0 && S > 0, "auxl::nn::max_pool2d<K, S>: window and stride must be positive");
+
+    template <class T, class In>
+    class layer {
+        static_assert(In::height >= K && In::width >= K,
+                      "auxl::nn::max_pool2d: the pooling window is larger than the input image");
+
+    public:
+        using scalar_type = T;
+        using input_shape = In;
+        static constexpr std::size_t out_h = (In::height - K) / S + 1;
+        static constexpr std::size_t out_w = (In::width - K) / S + 1;
+        using output_shape = shape<In::channels, out_h, out_w>;
+        static constexpr std::size_t parameter_count = 0;
+
+        static const char* name() { return "max_pool2d"; }
+        static std::vector<segment> segments() { return {}; }
+        void reserve(std::size_t max_batch) { argmax_.assign(max_batch * output_shape::size, 0); }
+        void init(T*, rng&, init_scheme) const {}
+
+        void forward(const layer_context<T>& ctx, const T* x, T* y) {
+            for (std::size_t n = 0; n < ctx.batch; ++n) {
+                for (std::size_t c = 0; c < In::channels; ++c) {
+                    const std::size_t in_base = (n * In::channels + c) * In::height * In::width;
+                    const std::size_t out_base = (n * In::channels + c) * out_h * out_w;
+                    for (std::size_t oh = 0; oh < out_h; ++oh) {
+                        for (std::size_t ow = 0; ow < out_w; ++ow) {
+                            std::size_t best = in_base + oh * S * In::width + ow * S;
+                            for (std::size_t kh = 0; kh < K; ++kh) {
+                                for (std::size_t kw = 0; kw < K; ++kw) {
+                                    const std::size_t i = in_base + (oh * S + kh) * In::width + ow * S + kw;
+                                    if (x[i] > x[best]) best = i;
+                                }
+                            }
+                            const std::size_t o = out_base + oh * out_w + ow;
+                            argmax_[o] = static_cast<std::uint32_t>(best);
+                            y[o] = x[best];
+                        }
+                    }
+                }
+            }
+        }
+
+        void backward(const layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
+            if (!dx) return;
+            const std::size_t count = ctx.batch * output_shape::size;
+            for (std::size_t o = 0; o < count; ++o) dx[argmax_[o]] += dy[o];
+        }
+
+        void tangent(const layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
+            const std::size_t count = ctx.batch * output_shape::size;
+            if (!x_dot) {
+                std::fill_n(y_dot, count, T(0));
+                return;
+            }
+            for (std::size_t o = 0; o < count; ++o) y_dot[o] = x_dot[argmax_[o]];
+        }
+
+    private:
+        std::vector<std::uint32_t> argmax_;
+    };
+};
+
+}  // namespace auxl::nn

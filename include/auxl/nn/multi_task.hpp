@@ -1,0 +1,176 @@
+// auxl/nn/multi_task.hpp — shared trunk + one head per task, in one parameter arena.
+//
+//   using model = nn::multi_task<trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+//
+// nn::basic_multi_task<T, Trunk, Heads...> (nn::multi_task = float) runs the trunk once and every
+// head on its features.  Arena order: trunk modules, then head 0, head 1, ... (so "the trunk"
+// is the prefix [0, trunk_parameter_count) of every arena — per-task trunk gradients are rows of
+// a K x P matrix over that prefix).
+//
+// Backward takes one upstream gradient per head (null = task not in this backward) and adds
+// into a caller-chosen gradient arena: backward_head(k, ...) into task k's own arena gives the
+// per-task gradients that cosine / module-aware rules need, and the per-task arenas sum to the
+// joint backward exactly (a test checks it).  Requirements: Trunk is an nn::sequential, Heads are
+// nn::head<...>.  Cost: one trunk pass plus each head's; the joint backward runs the trunk
+// backward once however many heads contribute.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <ostream>
+#include <string>
+
+#include <boost/hana/at.hpp>
+#include <boost/hana/for_each.hpp>
+#include <boost/hana/range.hpp>
+#include <boost/hana/tuple.hpp>
+
+#include "auxl/core/arena.hpp"
+#include "auxl/nn/input_check.hpp"
+#include "auxl/nn/sequential.hpp"
+
+namespace auxl::nn {
+
+template <class T, class Trunk, class... Heads>
+class basic_multi_task {
+    static_assert(std::is_floating_point_v<T>, "auxl::nn::basic_multi_task: the scalar type must be float or double");
+    static_assert(sizeof...(Heads) >= 1, "auxl::nn::multi_task needs at least one head");
+
+public:
+    using scalar_type = T;
+    using trunk_type = typename Trunk::template block_type<T>;
+    using input_shape = typename trunk_type::input_shape;
+    using feature_shape = typename trunk_type::output_shape;
+    static constexpr std::size_t task_count = sizeof...(Heads);
+    static constexpr std::size_t input_size = input_shape::size;
+    static constexpr std::size_t feature_size = feature_shape::size;
+    static constexpr std::size_t trunk_parameter_count = trunk_type::parameter_count;
+
+    /// Output width of each head.
+    static constexpr std::array<std::size_t, task_count> head_widths{
+        Heads::template block_type<T, feature_shape>::output_size...};
+    /// Arena offset of each head's first parameter.
+    static constexpr std::array<std::size_t, task_count> head_offsets = [] {
+        std::array<std::size_t, task_count> result{};
+        std::size_t running = trunk_parameter_count;
+        std::size_t k = 0;
+        ((result[k++] = running, running += Heads::template block_type<T, feature_shape>::parameter_count), ...);
+        return result;
+    }();
+    static constexpr std::size_t parameter_count =
+        trunk_parameter_count + (std::size_t{0} + ... + Heads::template block_type<T, feature_shape>::parameter_count);
+
+    explicit basic_multi_task(std::size_t max_batch = 256) : params_(parameter_count) {
+        trunk_.describe(layout_, "trunk", 0);
+        for_each_head([&](auto k, auto& h) { h.describe(layout_, "head" + std::to_string(k()), head_offsets[k]); });
+        layout_.set_size(parameter_count);
+        reserve(max_batch);
+    }
+
+    void reserve(std::size_t max_batch) {
+        trunk_.reserve(max_batch);
+        for_each_head([&](auto, auto& h) { h.reserve(max_batch); });
+        feature_grad_ = xt::xtensor<T, 2>::from_shape({max_batch, feature_size});
+    }
+    std::size_t max_batch() const { return trunk_.max_batch(); }
+
+    void init(rng& gen, init_scheme scheme = init_scheme::he_uniform) {
+        trunk_.init(params_.data(), gen, scheme);
+        for_each_head([&](auto k, auto& h) { h.init(params_.data() + head_offsets[k], gen, scheme); });
+    }
+
+    arena<T>& parameters() { return params_; }
+    const arena<T>& parameters() const { return params_; }
+    const arena_layout& layout() const { return layout_; }
+    arena<T> make_arena() const { return arena<T>(parameter_count); }
+
+    /// Trunk then every head on x (batch x input_size, row-major; referenced until the next forward).
+    void forward(const T* x, std::size_t batch, const pass_options& options = {}) {
+        detail::check_finite(x, batch, input_size, "auxl::nn::multi_task::forward", "input");
+        const T* z = trunk_.forward(params_.data(), x, batch, options);
+        for_each_head([&](auto k, auto& h) {
+            outputs_[k] = h.forward(params_.data() + head_offsets[k], z, batch, options);
+        });
+    }
+
+    template <class Container>
+    void forward(const Container& x, const pass_options& options = {}) {
+        const std::size_t batch = detail::checked_batch(x, input_size, "auxl::nn::multi_task::forward");
+        forward(x.data(), batch, options);
+    }
+
+    std::size_t batch() const { return trunk_.batch(); }
+    /// Head k's output of the last forward, batch x head_widths[k].
+    const T* output(std::size_t k) const { return outputs_.at(k); }
+    /// Trunk features of the last forward, batch x feature_size.
+    const T* features() const { return trunk_.output(); }
+
+    /// Joint backward: dy[k] is head k's upstream gradient (batch x head_widths[k]) or null.
+    /// Adds parameter gradients into grad and, if dx is given, the input gradient into dx.
+    void backward(const std::array<const T*, task_count>& dy, arena<T>& grad, T* dx = nullptr) {
+        check_arena_size(grad, parameter_count, "gradient arena");
+        backward_impl(dy, grad.data(), dx);
+    }
+
+    /// Task k alone (its head and the trunk) into grad — e.g. task k's gradient row.
+    void backward_head(std::size_t k, const T* dy, arena<T>& grad, T* dx = nullptr) {
+        if (k >= task_count) raise<shape_error>("auxl::nn::multi_task: task ", k, " requested, the model has ", task_count);
+        std::array<const T*, task_count> only{};
+        only[k] = dy;
+        backward(only, grad, dx);
+    }
+
+    /// JVP at the last forward.  param_tangent (or null) is an arena-shaped direction, x_dot (or
+    /// null) an input direction.  Afterwards output_tangent(k) holds each head's output tangent.
+    void tangent(const arena<T>* param_tangent, const T* x_dot = nullptr) {
+        if (param_tangent) check_arena_size(*param_tangent, parameter_count, "tangent arena");
+        const T* pt = param_tangent ? param_tangent->data() : nullptr;
+        const T* z_dot = trunk_.tangent(params_.data(), pt, x_dot);
+        for_each_head([&](auto k, auto& h) {
+            output_tangents_[k] = h.tangent(params_.data() + head_offsets[k], pt ? pt + head_offsets[k] : nullptr, z_dot);
+        });
+    }
+    const T* output_tangent(std::size_t k) const { return output_tangents_.at(k); }
+
+    void summary(std::ostream& out) const {
+        out << "multi_task: input " << input_shape{} << ", features " << feature_shape{} << ", heads";
+        for (auto w : head_widths) out << ' ' << w;
+        out << '\n';
+        layout_.summary(out);
+    }
+
+private:
+    using heads_tuple = boost::hana::tuple<typename Heads::template block_type<T, feature_shape>...>;
+
+    template <class F>
+    void for_each_head(F&& f) {
+        boost::hana::for_each(boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<task_count>),
+                              [&](auto k) { f(k, boost::hana::at(heads_, k)); });
+    }
+
+    void backward_impl(const std::array<const T*, task_count>& dy, T* grad, T* dx) {
+        const std::size_t batch = trunk_.batch();
+        std::fill_n(feature_grad_.data(), batch * feature_size, T(0));
+        bool any = false;
+        for_each_head([&](auto k, auto& h) {
+            if (!dy[k]) return;
+            any = true;
+            h.backward(params_.data() + head_offsets[k], grad ? grad + head_offsets[k] : nullptr, dy[k],
+                       feature_grad_.data());
+        });
+        if (any) trunk_.backward(params_.data(), grad, feature_grad_.data(), dx);
+    }
+
+    arena<T> params_;
+    arena_layout layout_;
+    trunk_type trunk_;
+    heads_tuple heads_;
+    xt::xtensor<T, 2> feature_grad_;
+    std::array<const T*, task_count> outputs_{};
+    std::array<const T*, task_count> output_tangents_{};
+};
+
+template <class Trunk, class... Heads>
+using multi_task = basic_multi_task<float, Trunk, Heads...>;
+
+}  // namespace auxl::nn

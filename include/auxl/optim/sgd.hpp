@@ -1,0 +1,75 @@
+// auxl/optim/sgd.hpp — stochastic gradient descent on a whole arena, with optional momentum,
+// Nesterov momentum and (coupled, L2) weight decay.  Same update as torch.optim.SGD with
+// dampening 0, so numbers can be compared one to one:
+//   g ← ∇ + λ w;   v ← μ v + g;   d = g + μ v (Nesterov) or v (else);   w ← w − η d
+// (without momentum d = g and no state is kept).  The velocity is an arena of the parameters'
+// layout, sized by the first step (or init()); padding stays zero.  Cost: one pass over P.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+#include "auxl/core/arena.hpp"
+#include "auxl/core/error.hpp"
+
+namespace auxl::optim {
+
+template <class T = float>
+class sgd {
+public:
+    using scalar_type = T;
+
+    struct options {
+        double learning_rate = 0.01;
+        double momentum = 0.0;
+        double weight_decay = 0.0;
+        bool nesterov = false;
+    };
+
+    sgd() : sgd(options{}) {}
+    explicit sgd(options o) : opts_(o) {
+        if (!(o.learning_rate > 0)) raise<config_error>("auxl::optim::sgd: learning rate must be positive, got ", o.learning_rate);
+        if (o.momentum < 0 || o.momentum >= 1) raise<config_error>("auxl::optim::sgd: momentum must be in [0, 1), got ", o.momentum);
+        if (o.weight_decay < 0) raise<config_error>("auxl::optim::sgd: weight decay must be >= 0, got ", o.weight_decay);
+        if (o.nesterov && o.momentum == 0) raise<config_error>("auxl::optim::sgd: Nesterov momentum needs momentum > 0");
+    }
+
+    const options& hyper_parameters() const { return opts_; }
+    double learning_rate() const { return opts_.learning_rate; }
+    void set_learning_rate(double lr) { opts_.learning_rate = lr; }
+
+    /// Sizes the state for an arena of `size` scalars (zero velocity).
+    void init(std::size_t size) {
+        if (opts_.momentum > 0) velocity_.resize(size);
+        size_ = size;
+    }
+
+    void step(std::span<T> params, std::span<const T> grad) {
+        if (params.size() != grad.size()) raise<shape_error>("auxl::optim::sgd: ", params.size(), " parameters but ", grad.size(), " gradients");
+        if (size_ != params.size()) init(params.size());
+        const T lr = T(opts_.learning_rate), mu = T(opts_.momentum), wd = T(opts_.weight_decay);
+        T* w = params.data();
+        const T* g = grad.data();
+        if (opts_.momentum == 0) {
+            for (std::size_t i = 0; i < params.size(); ++i) w[i] -= lr * (g[i] + wd * w[i]);
+            return;
+        }
+        T* v = velocity_.data();
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            const T gi = g[i] + wd * w[i];
+            v[i] = mu * v[i] + gi;
+            w[i] -= lr * (opts_.nesterov ? gi + mu * v[i] : v[i]);
+        }
+    }
+    void step(arena<T>& params, const arena<T>& grad) { step(params.span(), grad.span()); }
+
+    const arena<T>& velocity() const { return velocity_; }
+    arena<T>& velocity() { return velocity_; }
+
+private:
+    options opts_;
+    arena<T> velocity_;
+    std::size_t size_ = 0;
+};
+
+}  // namespace auxl::optim

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Installs the Debian 12 packages auxl needs to build, test and run its examples.
+# Idempotent: packages already present are skipped, so running it twice costs one dpkg query.
+# Works as root or through sudo.  Usage: scripts/setup.sh [--bench]
+#   --bench  also installs what the benchmarks need (Google Benchmark).
+set -eu
+
+packages="build-essential cmake pkg-config libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev \
+libxtensor-blas-dev libopenblas-dev liblapack-dev libboost-dev doctest-dev zlib1g-dev \
+libbenchmark-dev dataset-fashion-mnist"
+
+missing=""
+for p in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "auxl setup: all Debian packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+    as_root="sudo"
+else
+    echo "auxl setup: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+
+echo "auxl setup: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$as_root apt-get update -qq
+# shellcheck disable=SC2086
+$as_root apt-get install -y -qq --no-install-recommends $missing

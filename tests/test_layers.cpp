@@ -1,0 +1,185 @@
+// Every layer's backward (parameters and input) and tangent (JVP) against central finite
+// differences in double precision, on several shapes and random batch sizes.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "auxl/nn/conv2d.hpp"
+#include "auxl/nn/dense.hpp"
+#include "auxl/nn/dropout.hpp"
+#include "auxl/nn/flatten.hpp"
+#include "auxl/nn/leaky_relu.hpp"
+#include "auxl/nn/max_pool2d.hpp"
+#include "auxl/nn/relu.hpp"
+#include "auxl/nn/sigmoid.hpp"
+#include "auxl/nn/tanh.hpp"
+#include "gradcheck.hpp"
+
+using namespace auxl;
+using auxl::testing::numeric_directional;
+using auxl::testing::numeric_gradient;
+using auxl::testing::random_vector;
+using auxl::testing::relative_error;
+
+namespace {
+
+constexpr double tolerance = 1e-6;
+
+/// Checks backward and tangent of Spec bound to input shape In.  The test function is
+/// f(θ, x) = ⟨r, layer(θ, x)⟩ for a fixed random r.
+template <class Spec, class In>
+void check_layer(std::uint64_t seed, bool training = false) {
+    using L = typename Spec::template layer<double, In>;
+    rng gen(seed, "layer-test");
+    const std::size_t batch = 1 + gen.below(4);
+    constexpr std::size_t in_size = In::size;
+    constexpr std::size_t out_size = L::output_shape::size;
+    CAPTURE(L::name());
+    CAPTURE(batch);
+
+    L layer;
+    layer.reserve(batch);
+    std::vector<double> params(L::parameter_count + 1, 0.0);
+    layer.init(params.data(), gen, nn::init_scheme::xavier_normal);
+    for (auto s : L::segments()) {  // non-zero biases so they matter
+        if (s.name == "bias")
+            for (std::size_t i = 0; i < s.size; ++i) params[s.offset + i] = gen.normal(0.0, 0.5);
+    }
+    auto x = random_vector(batch * in_size, gen);
+    const auto r = random_vector(batch * out_size, gen);
+    std::vector<double> y(batch * out_size);
+    rng dropout_stream(seed, "dropout");
+
+    nn::layer_context<double> ctx;
+    ctx.params = params.data();
+    ctx.batch = batch;
+    ctx.training = training;
+    ctx.dropout = &dropout_stream;
+    layer.forward(ctx, x.data(), y.data());
+    ctx.reuse_masks = true;  // every later pass sees the same dropout mask
+
+    auto f = [&] {
+        layer.forward(ctx, x.data(), y.data());
+        double s = 0;
+        for (std::size_t i = 0; i < y.size(); ++i) s += r[i] * y[i];
+        return s;
+    };
+
+    // Analytic: backward adds into grad and dx, so start them from a non-zero value and subtract.
+    f();
+    std::vector<double> grad(params.size(), 0.25), dx(x.size(), -0.5);
+    nn::layer_context<double> bctx = ctx;
+    bctx.grad = grad.data();
+    layer.backward(bctx, x.data(), y.data(), r.data(), dx.data());
+    for (auto& g : grad) g -= 0.25;
+    for (auto& g : dx) g += 0.5;
+
+    if constexpr (L::parameter_count > 0) {
+        std::vector<double> numeric = numeric_gradient(f, params.data(), L::parameter_count);
+        std::vector<double> analytic(grad.begin(), grad.begin() + L::parameter_count);
+        CHECK(relative_error(analytic, numeric) < tolerance);
+    }
+    const auto numeric_dx = numeric_gradient(f, x.data(), x.size());
+    CHECK(relative_error(dx, numeric_dx) < tolerance);
+
+    // Tangent along a random parameter direction and a random input direction.
+    const auto p_dir = random_vector(params.size(), gen);
+    const auto x_dir = random_vector(x.size(), gen);
+    const auto base_params = params;
+    const auto base_x = x;
+    auto move = [&](double t) {
+        for (std::size_t i = 0; i < params.size(); ++i) params[i] = base_params[i] + t * p_dir[i];
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = base_x[i] + t * x_dir[i];
+    };
+    auto eval = [&] {
+        layer.forward(ctx, x.data(), y.data());
+        return y;
+    };
+    const auto numeric_dot = numeric_directional(move, eval);
+    f();
+    std::vector<double> y_dot(y.size(), 99.0);  // tangent must overwrite
+    nn::layer_context<double> tctx = ctx;
+    tctx.param_tangent = L::parameter_count > 0 ? p_dir.data() : nullptr;
+    layer.tangent(tctx, x.data(), x_dir.data(), y.data(), y_dot.data());
+    CHECK(relative_error(y_dot, numeric_dot) < tolerance);
+
+    // A null input tangent and a null parameter tangent mean zero.
+    tctx.param_tangent = nullptr;
+    layer.tangent(tctx, x.data(), nullptr, y.data(), y_dot.data());
+    for (double v : y_dot) CHECK(v == 0.0);
+}
+
+}  // namespace
+
+TEST_CASE("dense backward and tangent match finite differences") {
+    check_layer<nn::dense<5>, shape<7>>(1);
+    check_layer<nn::dense<1>, shape<3>>(2);
+    check_layer<nn::dense<9>, shape<1>>(3);
+}
+
+TEST_CASE("conv2d backward and tangent match finite differences for strides and paddings") {
+    check_layer<nn::conv2d<3, 3>, shape<2, 6, 5>>(4);
+    check_layer<nn::conv2d<2, 3, 1, 1>, shape<1, 5, 5>>(5);
+    check_layer<nn::conv2d<4, 2, 2, 0>, shape<3, 6, 6>>(6);
+    check_layer<nn::conv2d<2, 3, 2, 1>, shape<2, 7, 4>>(7);
+    check_layer<nn::conv2d<1, 1>, shape<3, 2, 2>>(8);
+}
+
+TEST_CASE("max_pool2d backward and tangent match finite differences") {
+    check_layer<nn::max_pool2d<2>, shape<2, 4, 6>>(9);
+    check_layer<nn::max_pool2d<3, 2>, shape<1, 7, 5>>(10);
+}
+
+TEST_CASE("activation layers backward and tangent match finite differences") {
+    check_layer<nn::relu, shape<3, 2, 2>>(11);
+    check_layer<nn::leaky_relu<>, shape<10>>(12);
+    check_layer<nn::leaky_relu<1, 5>, shape<2, 3, 1>>(13);
+    check_layer<nn::tanh, shape<6>>(14);
+    check_layer<nn::sigmoid, shape<2, 2, 2>>(15);
+}
+
+TEST_CASE("flatten and dropout backward and tangent match finite differences") {
+    check_layer<nn::flatten, shape<2, 3, 2>>(16);
+    check_layer<nn::dropout<>, shape<12>>(17, /*training=*/true);
+    check_layer<nn::dropout<1, 4>, shape<2, 2, 2>>(18, /*training=*/false);
+}
+
+TEST_CASE("sigmoid is finite for large negative and positive inputs") {
+    CHECK(nn::sigmoid::value(-1000.0) == doctest::Approx(0.0));
+    CHECK(nn::sigmoid::value(1000.0) == doctest::Approx(1.0));
+    CHECK(nn::sigmoid::value(-1000.0f) >= 0.0f);
+}
+
+TEST_CASE("dropout keeps about 1 - p of the units in training and is the identity in evaluation") {
+    using L = nn::dropout<1, 4>::layer<float, shape<1000>>;
+    L layer;
+    layer.reserve(4);
+    std::vector<float> x(4000, 1.0f), y(4000);
+    rng stream(3, "dropout");
+    nn::layer_context<float> ctx;
+    ctx.batch = 4;
+    ctx.training = true;
+    ctx.dropout = &stream;
+    layer.forward(ctx, x.data(), y.data());
+    std::size_t kept = 0;
+    for (float v : y) {
+        CHECK((v == 0.0f || v == doctest::Approx(4.0f / 3.0f)));
+        kept += v != 0.0f;
+    }
+    CHECK(kept == doctest::Approx(3000).epsilon(0.05));
+    ctx.training = false;
+    layer.forward(ctx, x.data(), y.data());
+    for (float v : y) CHECK(v == 1.0f);
+}
+
+TEST_CASE("a training pass through dropout without an rng stream is a clear error") {
+    using L = nn::dropout<>::layer<float, shape<4>>;
+    L layer;
+    layer.reserve(1);
+    std::vector<float> x(4, 1.0f), y(4);
+    nn::layer_context<float> ctx;
+    ctx.batch = 1;
+    ctx.training = true;
+    CHECK_THROWS_WITH_AS(layer.forward(ctx, x.data(), y.data()), doctest::Contains("dropout rng stream"), config_error);
+}

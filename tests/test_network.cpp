@@ -1,0 +1,223 @@
+// Whole networks: segment layout, gradients and JVPs of a multi-task model against finite
+// differences (double), per-task backward rows summing to the joint backward, and the errors a
+// user gets for bad data.
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <vector>
+
+#include "auxl/loss/softmax_cross_entropy.hpp"
+#include "auxl/nn/conv2d.hpp"
+#include "auxl/nn/dense.hpp"
+#include "auxl/nn/dropout.hpp"
+#include "auxl/nn/flatten.hpp"
+#include "auxl/nn/max_pool2d.hpp"
+#include "auxl/nn/multi_task.hpp"
+#include "auxl/nn/network.hpp"
+#include "auxl/nn/relu.hpp"
+#include "auxl/nn/tanh.hpp"
+#include "gradcheck.hpp"
+
+using namespace auxl;
+using auxl::testing::numeric_directional;
+using auxl::testing::numeric_gradient;
+using auxl::testing::random_vector;
+using auxl::testing::relative_error;
+
+namespace {
+using conv_trunk = nn::sequential<nn::input<2, 6, 6>, nn::conv2d<3, 3, 1, 1>, nn::tanh, nn::max_pool2d<2>,
+                                  nn::flatten, nn::dense<8>, nn::relu, nn::dropout<1, 4>>;
+using small_model = nn::basic_multi_task<double, conv_trunk, nn::head<nn::dense<3>>,
+                                         nn::head<nn::dense<6>, nn::tanh, nn::dense<4>>>;
+
+using mlp_trunk = nn::sequential<nn::input<784>, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
+using mlp_model = nn::multi_task<mlp_trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+
+struct fixture {
+    static constexpr std::size_t batch = 3;
+    small_model model{batch};
+    rng init{7, "init"};
+    rng dropout{7, "dropout"};
+    std::vector<double> x;
+    std::vector<std::int32_t> y0 = {0, 2, 1};
+    std::vector<double> t1;  // soft targets for head 1
+    loss::softmax_cross_entropy<double> ce;
+    nn::pass_options options{true, &dropout, false};
+
+    fixture() {
+        model.init(init, nn::init_scheme::xavier_uniform);
+        rng data(7, "data");
+        x = random_vector(batch * small_model::input_size, data);
+        t1 = random_vector(batch * 4, data);
+        for (auto& v : t1) v = v * v;
+        model.forward(x.data(), batch, options);  // draws the dropout mask once
+        options.reuse_masks = true;
+    }
+
+    double loss_value() {
+        model.forward(x.data(), batch, options);
+        return ce.value_and_gradient(model.output(0), batch, 3, loss::hard_targets{y0.data()}) +
+               ce.value_and_gradient(model.output(1), batch, 4, loss::soft_targets<double>{t1.data()});
+    }
+
+    /// Upstream gradients of both losses at the current parameters.
+    std::pair<std::vector<double>, std::vector<double>> head_gradients() {
+        model.forward(x.data(), batch, options);
+        std::vector<double> d0(batch * 3), d1(batch * 4);
+        ce.value_and_gradient(model.output(0), batch, 3, loss::hard_targets{y0.data()}, nullptr, d0.data());
+        ce.value_and_gradient(model.output(1), batch, 4, loss::soft_targets<double>{t1.data()}, nullptr, d1.data());
+        return {d0, d1};
+    }
+};
+}  // namespace
+
+TEST_CASE("multi_task arena: trunk first, then heads, every segment 64-byte aligned") {
+    small_model model(2);
+    const auto& layout = model.layout();
+    CHECK(layout.size() == small_model::parameter_count);
+    CHECK(layout.modules().size() == 5);  // conv, dense | dense | dense, dense
+    for (const auto& s : layout.segments()) CHECK((s.offset * sizeof(double)) % 64 == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(model.parameters().data()) % 64 == 0);
+    CHECK(small_model::head_offsets[0] == small_model::trunk_parameter_count);
+    CHECK(layout.segments().front().name == "trunk.0.conv2d.weight");
+    CHECK(layout.segments().back().name == "head1.2.dense.bias");
+    std::ostringstream out;
+    model.summary(out);
+    CHECK(out.str().find("head0.0.dense.weight") != std::string::npos);
+    CHECK(out.str().find("parameters: ") != std::string::npos);
+    static_assert(mlp_model::parameter_count >= 784 * 256 + 256 + 256 * 128 + 128 + 128 * 5 + 5 + 128 * 10 + 10);
+    static_assert(mlp_model::head_widths[1] == 10);
+}
+
+TEST_CASE("padding stays zero after init") {
+    small_model model(2);
+    rng init(1, "init");
+    model.init(init);
+    std::size_t used_end = 0;
+    std::vector<char> used(model.parameters().size(), 0);
+    for (const auto& s : model.layout().segments())
+        for (std::size_t i = 0; i < s.size; ++i) used[s.offset + i] = 1;
+    for (std::size_t i = 0; i < used.size(); ++i)
+        if (!used[i]) CHECK(model.parameters()[i] == 0.0);
+    (void)used_end;
+}
+
+TEST_CASE("multi_task parameter and input gradients match finite differences") {
+    fixture f;
+    auto [d0, d1] = f.head_gradients();
+    auto grad = f.model.make_arena();
+    std::vector<double> dx(f.x.size(), 0.0);
+    f.model.backward({d0.data(), d1.data()}, grad, dx.data());
+    auto& params = f.model.parameters();
+    const auto numeric = numeric_gradient([&] { return f.loss_value(); }, params.data(), params.size());
+    CHECK(relative_error(std::vector<double>(grad.begin(), grad.end()), numeric) < 1e-6);
+    const auto numeric_dx = numeric_gradient([&] { return f.loss_value(); }, f.x.data(), f.x.size());
+    CHECK(relative_error(dx, numeric_dx) < 1e-6);
+}
+
+TEST_CASE("per-task backward into separate arenas sums to the joint backward") {
+    fixture f;
+    auto [d0, d1] = f.head_gradients();
+    auto joint = f.model.make_arena();
+    auto row0 = f.model.make_arena();
+    auto row1 = f.model.make_arena();
+    f.model.backward({d0.data(), d1.data()}, joint);
+    f.model.backward_head(0, d0.data(), row0);
+    f.model.backward_head(1, d1.data(), row1);
+    double worst = 0;
+    for (std::size_t i = 0; i < joint.size(); ++i) worst = std::max(worst, std::abs(joint[i] - row0[i] - row1[i]));
+    CHECK(worst < 1e-12);
+    // Task 0's row has no gradient on head 1's parameters and vice versa.
+    for (std::size_t i = small_model::head_offsets[1]; i < row0.size(); ++i) CHECK(row0[i] == 0.0);
+    for (std::size_t i = small_model::head_offsets[0]; i < small_model::head_offsets[1]; ++i) CHECK(row1[i] == 0.0);
+}
+
+TEST_CASE("multi_task tangent matches finite differences of every head's output") {
+    fixture f;
+    rng gen(8, "dir");
+    auto direction = f.model.make_arena();
+    for (auto& v : direction) v = gen.normal();
+    const auto x_dir = random_vector(f.x.size(), gen);
+    auto& params = f.model.parameters();
+    const auto base = params;
+    const auto x0 = f.x;
+    auto move = [&](double h) {
+        for (std::size_t i = 0; i < params.size(); ++i) params[i] = base[i] + h * direction[i];
+        for (std::size_t i = 0; i < f.x.size(); ++i) f.x[i] = x0[i] + h * x_dir[i];
+    };
+    auto eval = [&] {
+        f.model.forward(f.x.data(), fixture::batch, f.options);
+        std::vector<double> out(f.model.output(0), f.model.output(0) + fixture::batch * 3);
+        out.insert(out.end(), f.model.output(1), f.model.output(1) + fixture::batch * 4);
+        return out;
+    };
+    const auto numeric = numeric_directional(move, eval);
+    f.model.forward(f.x.data(), fixture::batch, f.options);
+    f.model.tangent(&direction, x_dir.data());
+    std::vector<double> analytic(f.model.output_tangent(0), f.model.output_tangent(0) + fixture::batch * 3);
+    analytic.insert(analytic.end(), f.model.output_tangent(1), f.model.output_tangent(1) + fixture::batch * 4);
+    CHECK(relative_error(analytic, numeric) < 1e-6);
+}
+
+TEST_CASE("single-chain network gradient and tangent match finite differences") {
+    using spec = nn::sequential<nn::input<5>, nn::dense<7>, nn::tanh, nn::dense<3>>;
+    nn::basic_network<double, spec> net(4);
+    rng gen(9, "init");
+    net.init(gen, nn::init_scheme::he_normal);
+    auto x = random_vector(4 * 5, gen);
+    const auto r = random_vector(4 * 3, gen);
+    auto f = [&] {
+        const double* y = net.forward(x.data(), 4);
+        double s = 0;
+        for (std::size_t i = 0; i < r.size(); ++i) s += r[i] * y[i];
+        return s;
+    };
+    f();
+    auto grad = net.make_arena();
+    net.backward(r.data(), grad);
+    const auto numeric = numeric_gradient(f, net.parameters().data(), net.parameters().size());
+    CHECK(relative_error(std::vector<double>(grad.begin(), grad.end()), numeric) < 1e-6);
+    std::vector<double> dx(x.size(), 0.0);
+    f();
+    net.backward_input(r.data(), dx.data());
+    CHECK(relative_error(dx, numeric_gradient(f, x.data(), x.size())) < 1e-6);
+}
+
+TEST_CASE("data of the wrong width is a shape_error naming both widths") {
+    mlp_model model(8);
+    xt::xtensor<float, 2> wrong = xt::zeros<float>({4, 783});
+    CHECK_THROWS_WITH_AS(model.forward(wrong),
+                         "auxl::nn::multi_task::forward: each input example must have 784 values but the data has 783 "
+                         "per row (4 rows)",
+                         shape_error);
+    xt::xtensor<float, 4> images = xt::zeros<float>({2, 1, 28, 28});
+    CHECK_NOTHROW(model.forward(images));  // 1x28x28 = 784 values per example is fine
+}
+
+TEST_CASE("a batch larger than the workspace is a shape_error that says how to fix it") {
+    mlp_model model(8);
+    xt::xtensor<float, 2> big = xt::zeros<float>({9, 784});
+    CHECK_THROWS_WITH_AS(model.forward(big), doctest::Contains("batch of 9 rows exceeds the workspace reserved for 8"),
+                         shape_error);
+    model.reserve(9);
+    CHECK_NOTHROW(model.forward(big));
+}
+
+TEST_CASE("NaN or Inf in the input is a value_error naming the row and column") {
+    mlp_model model(4);
+    xt::xtensor<float, 2> x = xt::zeros<float>({3, 784});
+    x(2, 17) = std::numeric_limits<float>::quiet_NaN();
+    CHECK_THROWS_WITH_AS(model.forward(x), doctest::Contains("input row 2 column 17 is NaN"), value_error);
+    x(2, 17) = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH_AS(model.forward(x), doctest::Contains("is infinite"), value_error);
+}
+
+TEST_CASE("backward before forward, a wrong arena and an unknown task are clear errors") {
+    mlp_model model(4);
+    auto grad = model.make_arena();
+    std::vector<float> dy(4 * 5, 0.0f);
+    CHECK_THROWS_WITH_AS(model.backward_head(0, dy.data(), grad), doctest::Contains("before any forward"), error);
+    arena<float> wrong(10);
+    CHECK_THROWS_AS(model.backward_head(0, dy.data(), wrong), shape_error);
+    CHECK_THROWS_AS(model.backward_head(2, dy.data(), grad), shape_error);
+}
