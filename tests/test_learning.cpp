@@ -96,7 +96,7 @@ TEST_CASE("a two-head MLP learns a generated problem well above chance") {
     CHECK(after > before + 0.4);
 }
 
-TEST_CASE("the same seed gives bitwise the same parameters; another seed does not") {
+TEST_CASE("the same seed gives bitwise the same parameters and another seed does not") {
     const blobs data(256, 4);
     model_type a(32), b(32), c(32);
     const auto pa = train(a, data, 11, 2);

@@ -18,7 +18,7 @@ TEST_CASE("plain SGD with weight decay: w <- w - lr (g + wd w)") {
     CHECK(w[1] == doctest::Approx(-2.0 - 0.1 * (0.25 - 1.0)));
 }
 
-TEST_CASE("SGD with momentum accumulates velocity; Nesterov looks ahead") {
+TEST_CASE("SGD with momentum accumulates velocity and Nesterov looks ahead") {
     optim::sgd<double> heavy({.learning_rate = 0.1, .momentum = 0.9});
     optim::sgd<double> nesterov({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true});
     std::vector<double> w1 = {1.0}, w2 = {1.0}, g = {1.0};
@@ -45,7 +45,7 @@ TEST_CASE("Adam's first two steps match the hand-computed bias-corrected update"
     CHECK(opt.steps_taken() == 2);
 }
 
-TEST_CASE("AdamW decays weights before the Adam step; Adam folds decay into the gradient") {
+TEST_CASE("AdamW decays weights before the Adam step while Adam folds decay into the gradient") {
     auto adamw = optim::adamw<double>(0.1, 0.5);
     std::vector<double> w = {2.0}, g = {0.0};
     adamw.step(w, g);  // w ← w − lr·wd·w = 2 − 0.1; the zero-gradient Adam step is 0
