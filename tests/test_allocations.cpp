@@ -1,0 +1,71 @@
+// "No allocation in the steady-state step" (DESIGN.md principle 5), checked by counting calls
+// to the global operator new.  A separate executable, because replacing operator new affects
+// every translation unit it is linked with.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "auxl/auxl.hpp"
+
+namespace {
+std::atomic<std::size_t> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+    ++allocations;
+    if (void* p = std::malloc(size ? size : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new(std::size_t size, std::align_val_t align) {
+    ++allocations;
+    const std::size_t a = static_cast<std::size_t>(align);
+    if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+using namespace auxl;
+
+TEST_CASE("a training step with a CNN trunk, two heads, dropout and SGD allocates nothing after the first") {
+    using trunk = nn::sequential<nn::input<1, 12, 12>, nn::conv2d<4, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,
+                                 nn::flatten, nn::dense<16>, nn::relu, nn::dropout<>>;
+    using model_type = nn::multi_task<trunk, nn::head<nn::dense<3>>, nn::head<nn::dense<6>>>;
+    const std::size_t batch = 8;
+    model_type model(batch);
+    rng init(1, "init"), dropout(1, "dropout");
+    model.init(init);
+    std::vector<float> x(batch * 144, 0.5f), d0(batch * 3), d1(batch * 6);
+    std::vector<std::int32_t> y0(batch, 1), y1(batch, 4);
+    loss::softmax_cross_entropy<float> ce(2.0f);
+    optim::sgd<float> opt({.learning_rate = 0.01, .momentum = 0.9});
+    auto grad = model.make_arena();
+    auto direction = model.make_arena();
+    auto step = [&] {
+        model.forward(x.data(), batch, {true, &dropout, false});
+        ce.value_and_gradient(model.output(0), batch, 3, loss::hard_targets{y0.data()}, nullptr, d0.data());
+        ce.value_and_gradient(model.output(1), batch, 6, loss::hard_targets{y1.data()}, nullptr, d1.data());
+        grad.zero();
+        model.backward({d0.data(), d1.data()}, grad);
+        model.backward_head(0, d0.data(), grad);
+        model.tangent(&direction, x.data());
+        opt.step(model.parameters(), grad);
+    };
+    step();  // first step sizes the optimizer state and the tangent buffers
+    const std::size_t before = allocations.load();
+    for (int i = 0; i < 5; ++i) step();
+    CHECK(allocations.load() - before == 0);
+}
+
+TEST_CASE("the allocation counter sees ordinary allocations") {
+    const std::size_t before = allocations.load();
+    auto* v = new std::vector<int>(100);
+    CHECK(allocations.load() - before == 2);
+    delete v;
+}
