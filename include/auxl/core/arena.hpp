@@ -127,6 +127,7 @@ struct aligned_free {
 template <class T>
 class arena {
 public:
+    using value_type = T;
     arena() = default;
     explicit arena(std::size_t size) { resize(size); }
 

@@ -26,6 +26,11 @@ struct value_error : error {
     using error::error;
 };
 
+/// Training produced a non-finite number: a NaN or Inf loss or gradient (the run diverged).
+struct numeric_error : error {
+    using error::error;
+};
+
 /// A file that cannot be read or written, or whose contents are corrupt.
 struct io_error : error {
     using error::error;

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstddef>
 #include <ostream>
+#include <span>
 #include <string>
 
 #include <boost/hana/at.hpp>
@@ -49,6 +50,9 @@ public:
     /// Output width of each head.
     static constexpr std::array<std::size_t, task_count> head_widths{
         Heads::template block_type<T, feature_shape>::output_size...};
+    /// Parameters of each head (padding included).
+    static constexpr std::array<std::size_t, task_count> head_sizes{
+        Heads::template block_type<T, feature_shape>::parameter_count...};
     /// Arena offset of each head's first parameter.
     static constexpr std::array<std::size_t, task_count> head_offsets = [] {
         std::array<std::size_t, task_count> result{};
@@ -108,12 +112,21 @@ public:
     /// Joint backward: dy[k] is head k's upstream gradient (batch x head_widths[k]) or null.
     /// Adds parameter gradients into grad and, if dx is given, the input gradient into dx.
     void backward(const std::array<const T*, task_count>& dy, arena<T>& grad, T* dx = nullptr) {
-        check_arena_size(grad, parameter_count, "gradient arena");
+        backward(dy, grad.span(), dx);
+    }
+
+    /// Same, into any arena-shaped span (e.g. one row of a K x P gradient matrix).
+    void backward(const std::array<const T*, task_count>& dy, std::span<T> grad, T* dx = nullptr) {
+        if (grad.size() != parameter_count) {
+            raise<shape_error>("auxl::nn::multi_task: gradient span has ", grad.size(), " elements, the arena has ", parameter_count);
+        }
         backward_impl(dy, grad.data(), dx);
     }
 
     /// Task k alone (its head and the trunk) into grad — e.g. task k's gradient row.
-    void backward_head(std::size_t k, const T* dy, arena<T>& grad, T* dx = nullptr) {
+    void backward_head(std::size_t k, const T* dy, arena<T>& grad, T* dx = nullptr) { backward_head(k, dy, grad.span(), dx); }
+
+    void backward_head(std::size_t k, const T* dy, std::span<T> grad, T* dx = nullptr) {
         if (k >= task_count) raise<shape_error>("auxl::nn::multi_task: task ", k, " requested, the model has ", task_count);
         std::array<const T*, task_count> only{};
         only[k] = dy;

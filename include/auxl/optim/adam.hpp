@@ -49,6 +49,15 @@ public:
         t_ = 0;
     }
 
+    /// Calls visit(name, state) for each piece of state (checkpoints).
+    template <class Visitor>
+    void visit_state(Visitor&& visit) {
+        visit("first_moment", m_);
+        visit("second_moment", v_);
+        visit("steps", t_);
+        visit("learning_rate", opts_.learning_rate);
+    }
+
     void step(std::span<T> params, std::span<const T> grad) {
         if (params.size() != grad.size()) raise<shape_error>("auxl::optim::adam: ", params.size(), " parameters but ", grad.size(), " gradients");
         if (m_.size() != params.size()) init(params.size());

@@ -41,12 +41,18 @@ public:
     /// Sizes the state for an arena of `size` scalars (zero velocity).
     void init(std::size_t size) {
         if (opts_.momentum > 0) velocity_.resize(size);
-        size_ = size;
+    }
+
+    /// Calls visit(name, state) for each piece of state (checkpoints).
+    template <class Visitor>
+    void visit_state(Visitor&& visit) {
+        visit("velocity", velocity_);
+        visit("learning_rate", opts_.learning_rate);
     }
 
     void step(std::span<T> params, std::span<const T> grad) {
         if (params.size() != grad.size()) raise<shape_error>("auxl::optim::sgd: ", params.size(), " parameters but ", grad.size(), " gradients");
-        if (size_ != params.size()) init(params.size());
+        if (opts_.momentum > 0 && velocity_.size() != params.size()) init(params.size());
         const T lr = T(opts_.learning_rate), mu = T(opts_.momentum), wd = T(opts_.weight_decay);
         T* w = params.data();
         const T* g = grad.data();
@@ -69,7 +75,6 @@ public:
 private:
     options opts_;
     arena<T> velocity_;
-    std::size_t size_ = 0;
 };
 
 }  // namespace auxl::optim

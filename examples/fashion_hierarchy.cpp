@@ -1,0 +1,289 @@
+// fashion_hierarchy — the auxl demo: auxiliary learning on Fashion-MNIST.
+//
+// The primary task is a coarse grouping of the 10 Fashion-MNIST classes (half2: classes 0-4 vs
+// 5-9, the default; parity2: even vs odd; super5: the 5 semantic superclasses); the human
+// auxiliary task is the fine class.  For every seed, each method (STL, human+equal,
+// human+cosine, ...) trains from the same initialisation with the same batch order on a
+// stratified subset of the training set, and is scored on the full 10,000-image test set.
+// Prints mean ± std of the primary test accuracy, the difference to STL paired by seed ± its
+// standard error, and the time per epoch and per step; writes one CSV per run and a summary CSV.
+//
+// Run with --help for the flags.  Exit code 77 (skip) when the data set is missing, unless
+// AUXL_REQUIRE_DATA is set (CI), where that is a failure.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "auxl/auxl.hpp"
+#include "auxl/data/fashion_mnist.hpp"
+#include "auxl/data/normalize.hpp"
+#include "auxl/data/subset.hpp"
+#include "auxl/train/callbacks.hpp"
+#include "auxl/train/runtime_select.hpp"
+
+extern "C" void openblas_set_num_threads(int);
+
+using namespace auxl;
+
+namespace {
+
+struct config {
+    std::string hierarchy = "half2";
+    std::size_t train_size = 1000;
+    std::size_t epochs = 20;
+    std::size_t seeds = 5;
+    std::uint64_t first_seed = 1;
+    std::string model = "mlp";
+    std::vector<std::string> methods = {"stl", "human+equal", "human+cosine"};
+    double aux_weight = 1.0;
+    double lr = 0.05;
+    std::size_t batch = 128;
+    int threads = 0;
+    std::size_t monitor = 0;  // test examples evaluated after every epoch (0 = default per model)
+    std::filesystem::path out = "fashion_hierarchy_runs";
+    std::filesystem::path data_dir;
+    bool progress = false;
+    nn::init_scheme init = nn::init_scheme::he_uniform;
+    bool standardize = true;
+};
+
+void usage() {
+    std::cout << "usage: fashion_hierarchy [flags]\n"
+                 "  --hierarchy NAME   half2 (default) | parity2 | super5\n"
+                 "  --train-size N     stratified training examples (default 1000)\n"
+                 "  --epochs N         (default 20)\n"
+                 "  --seeds N          seeds per method (default 5); --seed S first seed (default 1)\n"
+                 "  --model NAME       mlp (784-256-128, default) | cnn (conv32-pool-conv64-pool-dense128)\n"
+                 "  --methods LIST     comma-separated, default stl,human+equal,human+cosine\n"
+                 "                     (known: stl, human+equal, human+cosine, human+cosine-gate)\n"
+                 "  --aux-weight W     auxiliary weight lambda (default 1)\n"
+                 "  --lr LR            initial learning rate, cosine-annealed to 0 (default 0.05)\n"
+                 "  --batch N          batch size (default 128)\n"
+                 "  --threads N        OpenBLAS threads (default: OpenBLAS's own choice)\n"
+                 "  --monitor N        test examples evaluated after each epoch for the CSV (default: all for\n"
+                 "                     mlp, 2000 for cnn); the final score always uses the full test set\n"
+                 "  --out DIR          where CSV files go (default fashion_hierarchy_runs)\n"
+                 "  --data DIR         Fashion-MNIST directory (default $AUXL_FASHION_MNIST_DIR or\n"
+                 "                     /usr/share/datasets/fashion-mnist)\n"
+                 "  --init SCHEME      he-uniform (default) | he-normal | xavier-uniform | xavier-normal\n"
+                 "  --raw-pixels       train on pixels in [0, 1] instead of standardised inputs\n"
+                 "  --progress         show per-epoch progress lines\n";
+}
+
+config parse(int argc, char** argv) {
+    config c;
+    auto value = [&](int& i) -> std::string {
+        if (i + 1 >= argc) raise<config_error>("fashion_hierarchy: ", argv[i], " needs a value");
+        return argv[++i];
+    };
+    auto number = [&](int& i) {
+        const std::string flag = argv[i], v = value(i);
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (end == v.c_str() || *end) raise<config_error>("fashion_hierarchy: ", flag, " needs a number, got '", v, "'");
+        return x;
+    };
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            usage();
+            std::exit(0);
+        } else if (a == "--hierarchy") c.hierarchy = value(i);
+        else if (a == "--train-size") c.train_size = std::size_t(number(i));
+        else if (a == "--epochs") c.epochs = std::size_t(number(i));
+        else if (a == "--seeds") c.seeds = std::size_t(number(i));
+        else if (a == "--seed") c.first_seed = std::uint64_t(number(i));
+        else if (a == "--model") c.model = value(i);
+        else if (a == "--methods") {
+            c.methods.clear();
+            std::stringstream list(value(i));
+            for (std::string m; std::getline(list, m, ',');)
+                if (!m.empty()) c.methods.push_back(m);
+        } else if (a == "--aux-weight") c.aux_weight = number(i);
+        else if (a == "--lr") c.lr = number(i);
+        else if (a == "--batch") c.batch = std::size_t(number(i));
+        else if (a == "--threads") c.threads = int(number(i));
+        else if (a == "--monitor") c.monitor = std::size_t(number(i));
+        else if (a == "--out") c.out = value(i);
+        else if (a == "--data") c.data_dir = value(i);
+        else if (a == "--progress") c.progress = true;
+        else if (a == "--raw-pixels") c.standardize = false;
+        else if (a == "--init") {
+            const std::string v = value(i);
+            if (v == "he-uniform") c.init = nn::init_scheme::he_uniform;
+            else if (v == "he-normal") c.init = nn::init_scheme::he_normal;
+            else if (v == "xavier-uniform") c.init = nn::init_scheme::xavier_uniform;
+            else if (v == "xavier-normal") c.init = nn::init_scheme::xavier_normal;
+            else raise<config_error>("fashion_hierarchy: --init must be he-uniform, he-normal, xavier-uniform or xavier-normal");
+        }
+        else raise<config_error>("fashion_hierarchy: unknown flag '", a, "' (try --help)");
+    }
+    if (c.model != "mlp" && c.model != "cnn") raise<config_error>("fashion_hierarchy: --model must be mlp or cnn");
+    if (c.seeds == 0 || c.epochs == 0 || c.train_size == 0) raise<config_error>("fashion_hierarchy: seeds, epochs and train size must be positive");
+    if (std::find(c.methods.begin(), c.methods.end(), "stl") == c.methods.end()) c.methods.insert(c.methods.begin(), "stl");
+    return c;
+}
+
+using mlp_trunk = nn::sequential<nn::input<1, 28, 28>, nn::flatten, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
+using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,
+                                 nn::conv2d<64, 3, 1, 1>, nn::relu, nn::max_pool2d<2>, nn::flatten, nn::dense<128>, nn::relu>;
+
+struct run_result {
+    bool diverged = false;
+    std::string message;
+    double accuracy = 0, seconds_per_epoch = 0, ms_per_step = 0;
+};
+
+template <class Trunk, std::size_t Primary>
+std::map<std::string, std::vector<run_result>> run_all(const config& c, const data::hierarchy& h,
+                                                        const data::dataset<float>& full_train,
+                                                        const data::dataset<float>& test) {
+    using model_type = nn::multi_task<Trunk, nn::head<nn::dense<Primary>>, nn::head<nn::dense<10>>>;
+    std::map<std::string, std::vector<run_result>> results;
+    const std::size_t monitor = c.monitor ? std::min(c.monitor, test.size()) : (c.model == "mlp" ? test.size() : 2000);
+    for (std::size_t s = 0; s < c.seeds; ++s) {
+        const std::uint64_t seed = c.first_seed + s;
+        rng subset_stream(seed, "subset");
+        auto train_set = data::stratified_subset(full_train, c.train_size, subset_stream);
+        auto test_set = test;
+        const auto standardize = data::standardizer::fit(train_set);
+        if (c.standardize) {
+            standardize.apply(train_set);
+            standardize.apply(test_set);
+        }
+        rng monitor_stream(seed, "monitor");
+        const auto monitor_set = monitor == test_set.size() ? test_set : data::stratified_subset(test_set, monitor, monitor_stream);
+
+        for (const auto& method : c.methods) {
+            trainer_options options;
+            options.seed = seed;  // same initialisation and batch order for every method
+            options.batch_size = c.batch;
+            options.schedule = optim::cosine_lr{c.epochs, 0.0};
+            options.init = c.init;
+            const optim::sgd<float> sgd({.learning_rate = c.lr, .momentum = 0.9, .weight_decay = 5e-4});
+            auto trainer = train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight);
+            run_result r;
+            std::visit(
+                [&](auto& t) {
+                    typename std::remove_reference_t<decltype(t)>::fit_options fit;
+                    fit.epochs = c.epochs;
+                    fit.validation = &monitor_set;
+                    const auto csv = c.out / (h.name() + "_" + c.model + "_" + method + "_seed" + std::to_string(seed) + ".csv");
+                    train::csv_log log(csv, method + "/seed" + std::to_string(seed));
+                    std::ostringstream sink;
+                    train::progress show(c.progress ? std::cout : sink, 0);
+                    try {
+                        const auto report = t.fit(train_set, fit, log, show);
+                        r.accuracy = t.evaluate(test_set).primary_accuracy();
+                        (void)report;
+                        r.seconds_per_epoch = t.training_seconds() / double(c.epochs);
+                        r.ms_per_step = 1000.0 * t.training_seconds() / double(t.steps_done());
+                    } catch (const numeric_error& e) {
+                        r.diverged = true;
+                        r.message = e.what();
+                    }
+                },
+                *trainer);
+            if (r.diverged) {
+                std::cout << "  " << method << " seed " << seed << " diverged: " << r.message << "\n";
+            } else {
+                std::printf("  seed %-4llu %-20s test accuracy %.2f%%  (%.3f s/epoch)\n", static_cast<unsigned long long>(seed),
+                            method.c_str(), 100 * r.accuracy, r.seconds_per_epoch);
+            }
+            std::fflush(stdout);
+            results[method].push_back(r);
+        }
+    }
+    return results;
+}
+
+double mean(const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / double(v.size());
+}
+double sample_std(const std::vector<double>& v) {
+    if (v.size() < 2) return 0;
+    const double m = mean(v);
+    double s = 0;
+    for (double x : v) s += (x - m) * (x - m);
+    return std::sqrt(s / double(v.size() - 1));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const config c = parse(argc, argv);
+        if (c.threads > 0) openblas_set_num_threads(c.threads);
+        if (!data::fashion_mnist_available(c.data_dir)) {
+            std::cerr << "fashion_hierarchy: Fashion-MNIST not found in " << data::fashion_mnist_dir(c.data_dir).string()
+                      << " (install the Debian package dataset-fashion-mnist: scripts/setup.sh does)\n";
+            return std::getenv("AUXL_REQUIRE_DATA") ? 1 : 77;
+        }
+        const auto h = data::hierarchy::by_name(c.hierarchy);
+        if (h.fine_classes() != 10) raise<config_error>("fashion_hierarchy: hierarchy ", c.hierarchy, " is not a Fashion-MNIST hierarchy");
+        const auto fm = data::load_fashion_mnist(c.data_dir);
+        std::filesystem::create_directories(c.out);
+
+        std::printf("Fashion-MNIST: primary = %s (%zu classes), auxiliary = the 10 fine classes; model %s; %zu training "
+                    "examples, %zu epochs, %zu seeds; SGD lr %.3g (cosine), momentum 0.9, wd 5e-4, batch %zu, aux weight %.3g\n",
+                    c.hierarchy.c_str(), h.primary_classes(), c.model == "mlp" ? "MLP 784-256-128" : "CNN c32-p-c64-p-d128",
+                    c.train_size, c.epochs, c.seeds, c.lr, c.batch, c.aux_weight);
+        std::map<std::string, std::vector<run_result>> results;
+        const bool two = h.primary_classes() == 2, five = h.primary_classes() == 5;
+        if (!two && !five) raise<config_error>("fashion_hierarchy: primary tasks of 2 or 5 classes are compiled in");
+        if (c.model == "mlp") results = two ? run_all<mlp_trunk, 2>(c, h, fm.train, fm.test) : run_all<mlp_trunk, 5>(c, h, fm.train, fm.test);
+        else results = two ? run_all<cnn_trunk, 2>(c, h, fm.train, fm.test) : run_all<cnn_trunk, 5>(c, h, fm.train, fm.test);
+
+        // Summary table: accuracy mean ± std, paired difference to STL ± standard error.
+        const auto& stl = results.at("stl");
+        std::ostringstream summary_csv;
+        summary_csv << "method,runs,diverged,accuracy_mean,accuracy_std,delta_vs_stl,delta_se,seconds_per_epoch,ms_per_step\n";
+        std::printf("\n%-20s %18s %18s %10s %9s\n", "method", "test acc (%)", "vs STL (points)", "s/epoch", "ms/step");
+        for (const auto& method : c.methods) {
+            const auto& runs = results.at(method);
+            std::vector<double> acc, diff, spe, mps;
+            std::size_t diverged = 0;
+            for (std::size_t s = 0; s < runs.size(); ++s) {
+                if (runs[s].diverged) {
+                    ++diverged;
+                    continue;
+                }
+                acc.push_back(100 * runs[s].accuracy);
+                spe.push_back(runs[s].seconds_per_epoch);
+                mps.push_back(runs[s].ms_per_step);
+                if (!stl[s].diverged) diff.push_back(100 * (runs[s].accuracy - stl[s].accuracy));
+            }
+            if (acc.empty()) {
+                std::printf("%-20s %18s\n", method.c_str(), "diverged (all seeds)");
+                summary_csv << method << ',' << runs.size() << ',' << diverged << ",,,,,,\n";
+                continue;
+            }
+            char acc_text[64], diff_text[64];
+            std::snprintf(acc_text, sizeof acc_text, "%.2f ± %.2f", mean(acc), sample_std(acc));
+            if (method == "stl") std::snprintf(diff_text, sizeof diff_text, "—");
+            else std::snprintf(diff_text, sizeof diff_text, "%+.2f ± %.2f", mean(diff), sample_std(diff) / std::sqrt(double(diff.size())));
+            std::printf("%-20s %20s %20s %10.3f %9.2f%s\n", method.c_str(), acc_text, diff_text, mean(spe), mean(mps),
+                        diverged ? "  (some seeds diverged)" : "");
+            summary_csv << method << ',' << runs.size() << ',' << diverged << ',' << mean(acc) << ',' << sample_std(acc) << ','
+                        << (method == "stl" ? 0.0 : mean(diff)) << ','
+                        << (method == "stl" || diff.empty() ? 0.0 : sample_std(diff) / std::sqrt(double(diff.size()))) << ','
+                        << mean(spe) << ',' << mean(mps) << '\n';
+        }
+        const auto summary_path = c.out / ("summary_" + c.hierarchy + "_" + c.model + ".csv");
+        io::write_atomically(summary_path, [&](std::ostream& out) { out << summary_csv.str(); });
+        std::printf("\nper-run CSVs and %s written to %s/\n", summary_path.filename().c_str(), c.out.c_str());
+        return 0;
+    } catch (const auxl::error& e) {
+        std::cerr << e.what() << "\n";
+        return 2;
+    }
+}

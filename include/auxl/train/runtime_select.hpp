@@ -1,0 +1,62 @@
+// auxl/train/runtime_select.hpp — choose a built-in generator and rule by name at run time.
+//
+//   auto t = train::make_trainer<Model>("human+cosine", hierarchy, optim::sgd<>{...}, options, 1.0);
+//   std::visit([&](auto& trainer) { trainer.fit(data, fit_options); }, *t);
+//
+// The result is a std::variant over the statically composed trainer types (each one a fully
+// static trainer inside), so a command-line tool can pick a method without virtual calls on the
+// training path.  Names: "stl", "human+equal", "human+cosine", "human+cosine-gate".
+#pragma once
+
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "auxl/core/error.hpp"
+#include "auxl/gen/human_hierarchy.hpp"
+#include "auxl/gen/none.hpp"
+#include "auxl/train/trainer.hpp"
+#include "auxl/weight/cosine.hpp"
+#include "auxl/weight/equal.hpp"
+
+namespace auxl::train {
+
+template <class Model, class Optimizer>
+using any_trainer = std::variant<trainer<Model, gen::none, weight::equal, Optimizer>,
+                                 trainer<Model, gen::human_hierarchy, weight::equal, Optimizer>,
+                                 trainer<Model, gen::human_hierarchy, weight::cosine, Optimizer>,
+                                 trainer<Model, gen::human_hierarchy, weight::cosine_gate, Optimizer>>;
+
+/// The method names make_trainer accepts.
+inline std::vector<std::string> method_names() { return {"stl", "human+equal", "human+cosine", "human+cosine-gate"}; }
+
+/// A trainer for `method`; `aux_weight` is λ of the equal and cosine rules.
+template <class Model, class Optimizer>
+std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& method, const data::hierarchy& hierarchy,
+                                                            const Optimizer& optimizer, const trainer_options& options,
+                                                            double aux_weight = 1.0) {
+    using variant = any_trainer<Model, Optimizer>;
+    if (method == "stl") {
+        return std::make_unique<variant>(std::in_place_type<trainer<Model, gen::none, weight::equal, Optimizer>>, hierarchy,
+                                         gen::none{}, weight::equal{aux_weight}, optimizer, options);
+    }
+    if (method == "human+equal") {
+        return std::make_unique<variant>(std::in_place_type<trainer<Model, gen::human_hierarchy, weight::equal, Optimizer>>,
+                                         hierarchy, gen::human_hierarchy{}, weight::equal{aux_weight}, optimizer, options);
+    }
+    if (method == "human+cosine") {
+        return std::make_unique<variant>(std::in_place_type<trainer<Model, gen::human_hierarchy, weight::cosine, Optimizer>>,
+                                         hierarchy, gen::human_hierarchy{}, weight::cosine{aux_weight}, optimizer, options);
+    }
+    if (method == "human+cosine-gate") {
+        return std::make_unique<variant>(
+            std::in_place_type<trainer<Model, gen::human_hierarchy, weight::cosine_gate, Optimizer>>, hierarchy,
+            gen::human_hierarchy{}, weight::cosine_gate{aux_weight}, optimizer, options);
+    }
+    std::string known;
+    for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
+    raise<config_error>("auxl::train::make_trainer: unknown method '", method, "' (known: ", known, ")");
+}
+
+}  // namespace auxl::train

@@ -1,0 +1,607 @@
+// auxl/train/trainer.hpp — one statically dispatched training loop for a composition of
+// policies: auxl::trainer<Model, Generator, Weighting, Optimizer>.
+//
+// The step pipeline (DESIGN.md):
+//   1. the generator turns the batch into auxiliary targets (hard or soft, optional weights);
+//   2. one forward of the model; the primary loss and each auxiliary loss (softmax cross-entropy,
+//      focal γ optional);
+//   3. backward: if the rule needs per-task gradients, each task into its own row of a
+//      (K+1) x P matrix; otherwise one backward of the weighted sum;
+//   4. the rule combines the rows into one update direction;
+//   5. the optimizer applies it;
+//   6. meta-updates of the generator, if it has any (after_step).
+// Everything is resolved at compile time: STL + equal runs exactly one forward and one backward.
+// Non-finite losses or gradients stop the step with auxl::numeric_error before the parameters
+// change.  fit() loops over epochs with a seeded batcher and calls the callbacks; checkpoints
+// capture the whole state (parameters, optimizer, generator, rule, rng streams, batcher
+// position, epoch accumulators) so a resumed run continues bit for bit.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "auxl/core/error.hpp"
+#include "auxl/core/rng.hpp"
+#include "auxl/data/batcher.hpp"
+#include "auxl/data/dataset.hpp"
+#include "auxl/data/hierarchy.hpp"
+#include "auxl/io/checkpoint.hpp"
+#include "auxl/loss/softmax_cross_entropy.hpp"
+#include "auxl/nn/init.hpp"
+#include "auxl/optim/schedule.hpp"
+#include "auxl/train/concepts.hpp"
+#include "auxl/train/type_name.hpp"
+#include "auxl/train/types.hpp"
+
+namespace auxl {
+
+/// Learning-rate schedule applied per epoch to the optimizer's initial rate.
+using lr_schedule = std::variant<optim::constant_lr, optim::step_lr, optim::cosine_lr>;
+
+struct trainer_options {
+    std::uint64_t seed = 0;                    ///< all randomness derives from it (named streams)
+    std::size_t batch_size = 128;              ///< also the largest batch step() accepts
+    double focal_gamma = 0.0;                  ///< focal γ of every task's loss (MAXL's code uses 2)
+    lr_schedule schedule = optim::constant_lr{};
+    nn::init_scheme init = nn::init_scheme::he_uniform;
+};
+
+template <class Model, class Generator, class Weighting, class Optimizer>
+class trainer {
+    static_assert(train::Model<Model>,
+                  "auxl::trainer: the Model argument is not a Model (an nn::multi_task<Trunk, PrimaryHead, AuxHeads...>)");
+    static_assert(train::LabelGenerator<Generator>,
+                  "auxl::trainer: the Generator argument is not a LabelGenerator (needs name(), auxiliary_tasks, "
+                  "prepare(setup) and generate(batch, targets); see auxl/train/concepts.hpp)");
+    static_assert(train::WeightingRule<Weighting>,
+                  "auxl::trainer: the Weighting argument is not a WeightingRule (needs name(), needs_task_gradients, "
+                  "prepare(ranges, K), last_weights(), metric_names()/metric_values(), and auxiliary_weight(k) or "
+                  "combine(rows, ranges, out); see auxl/train/concepts.hpp)");
+    static_assert(train::Optimizer<Optimizer>,
+                  "auxl::trainer: the Optimizer argument is not an Optimizer (needs step(params, grad), "
+                  "learning_rate() and set_learning_rate(lr))");
+
+public:
+    using model_type = Model;
+    using scalar_type = typename Model::scalar_type;
+    using T = scalar_type;
+    static constexpr std::size_t task_count = Model::task_count;
+    static constexpr std::size_t auxiliary_count = task_count - 1;
+    static constexpr bool per_task_gradients = Weighting::needs_task_gradients;
+
+    static_assert(std::is_same_v<typename Optimizer::scalar_type, T>,
+                  "auxl::trainer: the optimizer's scalar type differs from the model's (use optim::sgd<double> with a "
+                  "double model)");
+    static_assert(Generator::auxiliary_tasks == 0 || Generator::auxiliary_tasks == auxiliary_count,
+                  "auxl::trainer: the generator feeds a different number of auxiliary heads than the model has");
+    static_assert(Generator::auxiliary_tasks > 0 || !per_task_gradients,
+                  "auxl::trainer: gen::none trains the primary task alone; combine it with weight::equal");
+
+    struct fit_options {
+        std::size_t epochs = 1;                          ///< train until this many epochs are done
+        const data::dataset<T>* validation = nullptr;    ///< evaluated after every epoch if given
+    };
+
+    trainer(data::hierarchy hierarchy, Generator generator = {}, Weighting rule = {}, Optimizer optimizer = {},
+            trainer_options options = {})
+        : options_(std::move(options)),
+          hierarchy_(std::move(hierarchy)),
+          model_(options_.batch_size),
+          generator_(std::move(generator)),
+          rule_(std::move(rule)),
+          optimizer_(std::move(optimizer)),
+          init_rng_(options_.seed, "init"),
+          order_rng_(options_.seed, "order"),
+          dropout_rng_(options_.seed, "dropout") {
+        if (options_.batch_size == 0) raise<config_error>("auxl::trainer: batch size must be positive");
+        if (Model::head_widths[0] != hierarchy_.primary_classes()) {
+            raise<config_error>("auxl::trainer: the primary head has ", Model::head_widths[0], " outputs but hierarchy ",
+                                hierarchy_.name(), " has ", hierarchy_.primary_classes(), " primary classes");
+        }
+        model_.init(init_rng_, options_.init);
+        base_lr_ = optimizer_.learning_rate();
+        loss_ = loss::softmax_cross_entropy<T>(T(options_.focal_gamma));
+
+        const std::size_t B = options_.batch_size;
+        grad_.resize(Model::parameter_count);
+        if constexpr (per_task_gradients) rows_.resize(task_count * Model::parameter_count);
+        for (std::size_t k = 0; k < task_count; ++k) dlogits_[k].assign(B * Model::head_widths[k], T(0));
+        for (std::size_t k = 0; k < auxiliary_count; ++k) targets_[k].reserve(B, Model::head_widths[k + 1]);
+        x_.assign(B * Model::input_size, T(0));
+        primary_.assign(B, 0);
+        fine_.assign(B, 0);
+        eval_labels_.assign(B, 0);
+
+        ranges_.total = Model::parameter_count;
+        ranges_.trunk_size = Model::trunk_parameter_count;
+        ranges_.head_offset.assign(Model::head_offsets.begin(), Model::head_offsets.end());
+        ranges_.head_size.assign(Model::head_sizes.begin(), Model::head_sizes.end());
+        rule_.prepare(ranges_, auxiliary_count);
+
+        train::generator_setup setup;
+        setup.hierarchy = &hierarchy_;
+        setup.max_batch = B;
+        setup.head_widths = std::span<const std::size_t>(Model::head_widths.data(), task_count);
+        setup.seed = options_.seed;
+        generator_.prepare(setup);
+        reset_epoch_accumulators();
+    }
+
+    // trainer holds pointers into itself (the generator's hierarchy): not copyable or movable.
+    trainer(const trainer&) = delete;
+    trainer& operator=(const trainer&) = delete;
+
+    static std::string method_name() {
+        if constexpr (Generator::auxiliary_tasks == 0) {
+            return Generator::name();
+        } else {
+            return std::string(Generator::name()) + "+" + Weighting::name();
+        }
+    }
+
+    Model& model() { return model_; }
+    const Model& model() const { return model_; }
+    Generator& generator() { return generator_; }
+    Weighting& rule() { return rule_; }
+    Optimizer& optimizer() { return optimizer_; }
+    const data::hierarchy& hierarchy() const { return hierarchy_; }
+    const trainer_options& options() const { return options_; }
+    std::size_t steps_done() const { return step_; }
+    std::size_t epochs_done() const { return epoch_; }
+    /// Backward passes of the model so far (one per step for joint rules, K+1 for per-task rules).
+    std::size_t backward_passes() const { return backward_passes_; }
+    /// Wall time spent in fit()'s training steps (evaluation excluded), over this trainer's life.
+    double training_seconds() const { return training_seconds_; }
+    /// Per-task losses of the last step (NaN for a task without targets).
+    std::span<const double> last_losses() const { return losses_; }
+
+    /// One training step on a gathered batch (at most options().batch_size rows).
+    train::step_report step(const train::batch<T>& b) {
+        if (b.size == 0 || b.size > options_.batch_size) {
+            raise<shape_error>("auxl::trainer::step: batch of ", b.size, " rows; expected 1 to ", options_.batch_size);
+        }
+        if (!b.primary || !b.inputs) raise<shape_error>("auxl::trainer::step: the batch has no inputs or primary labels");
+        if (Generator::auxiliary_tasks > 0 && !b.fine) {
+            raise<shape_error>("auxl::trainer::step: the generator needs fine labels and the batch has none");
+        }
+        const std::size_t B = b.size;
+        for (auto& t : targets_) {
+            t.type = train::auxiliary_targets<T>::kind::none;
+            t.weights.clear();
+        }
+        generator_.generate(b, std::span<train::auxiliary_targets<T>>(targets_.data(), auxiliary_count));
+
+        model_.forward(b.inputs, B, nn::pass_options{true, &dropout_rng_, false});
+        std::array<const T*, task_count> upstream{};
+        losses_[0] = loss_.value_and_gradient(model_.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary},
+                                              nullptr, dlogits_[0].data());
+        upstream[0] = dlogits_[0].data();
+        for (std::size_t k = 1; k < task_count; ++k) {
+            const auto& t = targets_[k - 1];
+            losses_[k] = std::numeric_limits<double>::quiet_NaN();
+            if (t.type == train::auxiliary_targets<T>::kind::none) continue;
+            const T scale = per_task_gradients ? T(1) : T(aux_weight_for(k - 1));
+            const T* weights = t.weights.empty() ? nullptr : t.weights.data();
+            if (t.type == train::auxiliary_targets<T>::kind::hard) {
+                losses_[k] = loss_.value_and_gradient(model_.output(k), B, Model::head_widths[k],
+                                                      loss::hard_targets{t.labels.data()}, weights, dlogits_[k].data(), scale);
+            } else {
+                losses_[k] = loss_.value_and_gradient(model_.output(k), B, Model::head_widths[k],
+                                                      loss::soft_targets<T>{t.soft.data()}, weights, dlogits_[k].data(), scale);
+            }
+            upstream[k] = dlogits_[k].data();
+        }
+        for (std::size_t k = 0; k < task_count; ++k) {
+            if (upstream[k] && !std::isfinite(losses_[k])) {
+                raise<numeric_error>("auxl::trainer: step ", step_ + 1, " (epoch ", epoch_ + 1, "): the ",
+                                     k == 0 ? "primary" : "auxiliary", " loss of task ", k, " is ", losses_[k],
+                                     " — training diverged; lower the learning rate or the auxiliary weight. "
+                                     "Parameters are unchanged by this step.");
+            }
+        }
+
+        if constexpr (per_task_gradients) {
+            rows_.zero();
+            for (std::size_t k = 0; k < task_count; ++k) {
+                if (!upstream[k]) continue;
+                model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
+                ++backward_passes_;
+            }
+            rule_.combine(rows_.data(), ranges_, grad_.data());
+        } else {
+            grad_.zero();
+            model_.backward(upstream, grad_);
+            ++backward_passes_;
+        }
+        check_finite_gradient();
+        optimizer_.step(model_.parameters(), grad_);
+        if constexpr (requires { generator_.after_step(*this, b); }) generator_.after_step(*this, b);
+        ++step_;
+
+        const auto weights = rule_.last_weights();
+        for (std::size_t k = 0; k < auxiliary_count; ++k) {
+            aux_weights_[k] = targets_[k].type == train::auxiliary_targets<T>::kind::none ? 0.0 : weights[k];
+        }
+        train::step_report report;
+        report.epoch = epoch_;
+        report.step = step_;
+        report.learning_rate = optimizer_.learning_rate();
+        report.losses = std::span<const double>(losses_.data(), task_count);
+        report.aux_weights = std::span<const double>(aux_weights_.data(), auxiliary_count);
+        return report;
+    }
+
+    /// Trains until `options.epochs` epochs are done (continuing a resumed run where it stopped).
+    template <class... Callbacks>
+    train::epoch_report fit(const data::dataset<T>& train_set, const fit_options& fit, Callbacks&&... callbacks) {
+        static_assert((train::Callback<std::remove_cvref_t<Callbacks>> && ...),
+                      "auxl::trainer::fit: a callback has none of on_fit_begin, on_step_end, on_epoch_end, on_fit_end");
+        check_dataset(train_set, "training");
+        if (fit.validation) check_dataset(*fit.validation, "validation");
+        if (batcher_.rows() != train_set.size()) {
+            if (batcher_.rows() != 0 && batcher_.epoch_started()) {
+                raise<config_error>("auxl::trainer::fit: the run was interrupted on a training set of ", batcher_.rows(),
+                                    " rows; this one has ", train_set.size());
+            }
+            batcher_ = data::batcher(train_set.size(), options_.batch_size);
+        }
+        train::fit_plan plan{method_name(), epoch_, fit.epochs, batcher_.batches_per_epoch(), task_count};
+        (call_fit_begin(callbacks, plan), ...);
+
+        train::epoch_report report = last_report_;
+        const auto fit_start = std::chrono::steady_clock::now();
+        bool stop = false;
+        while (epoch_ < fit.epochs && !stop) {
+            const double lr = std::visit([&](const auto& s) { return s(base_lr_, epoch_); }, options_.schedule);
+            optimizer_.set_learning_rate(lr);
+            if (!batcher_.epoch_started()) {
+                batcher_.start_epoch(order_rng_);
+                reset_epoch_accumulators();
+            }
+            const auto epoch_start = std::chrono::steady_clock::now();
+            while (!batcher_.epoch_done() && !stop) {
+                const auto rows = batcher_.next();
+                const auto b = gather(train_set, rows);
+                auto step_report = step(b);
+                accumulate(step_report);
+                step_report.step_in_epoch = epoch_steps_;
+                step_report.steps_per_epoch = batcher_.batches_per_epoch();
+                ((stop = call_step_end(callbacks, step_report) || stop), ...);
+            }
+            const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+            epoch_seconds_ += spent;
+            training_seconds_ += spent;
+            if (!batcher_.epoch_done()) break;  // stopped by a callback mid-epoch; fit() again resumes here
+            ++epoch_;
+            batcher_.restore({}, 0);
+            report = make_epoch_report(fit);
+            report.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - fit_start).count();
+            if (fit.validation) {
+                report.has_validation = true;
+                report.validation = evaluate(*fit.validation);
+            }
+            last_report_ = report;
+            ((stop = call_epoch_end(callbacks, report) || stop), ...);
+        }
+        (call_fit_end(callbacks, report), ...);
+        return report;
+    }
+
+    /// Loss and accuracy of each task on a dataset (evaluation mode: no dropout).
+    /// Task 0 against the primary labels; auxiliary heads as wide as the hierarchy's fine classes
+    /// against the human fine labels; other heads NaN.  Loss = plain cross-entropy.
+    train::evaluation evaluate(const data::dataset<T>& d) {
+        check_dataset(d, "evaluation");
+        train::evaluation result;
+        result.loss.assign(task_count, 0.0);
+        result.accuracy.assign(task_count, 0.0);
+        result.examples = d.size();
+        const loss::softmax_cross_entropy<T> plain;
+        const std::size_t chunk = options_.batch_size, F = Model::input_size;
+        for (std::size_t start = 0; start < d.size(); start += chunk) {
+            const std::size_t n = std::min(chunk, d.size() - start);
+            model_.forward(d.inputs.data() + start * F, n);
+            for (std::size_t k = 0; k < task_count; ++k) {
+                if (k == 0) {
+                    hierarchy_.map_to_primary(d.labels.data() + start, n, eval_labels_.data());
+                } else if (Model::head_widths[k] == hierarchy_.fine_classes()) {
+                    for (std::size_t i = 0; i < n; ++i) eval_labels_[i] = hierarchy_.block_index_of(d.labels[start + i]);
+                } else {
+                    continue;
+                }
+                const T* out = model_.output(k);
+                const std::size_t W = Model::head_widths[k];
+                result.loss[k] += double(plain.value_and_gradient(out, n, W, loss::hard_targets{eval_labels_.data()})) * double(n);
+                for (std::size_t i = 0; i < n; ++i) {
+                    const T* row = out + i * W;
+                    result.accuracy[k] += std::size_t(std::max_element(row, row + W) - row) == std::size_t(eval_labels_[i]);
+                }
+            }
+        }
+        for (std::size_t k = 0; k < task_count; ++k) {
+            const bool defined = k == 0 || Model::head_widths[k] == hierarchy_.fine_classes();
+            result.loss[k] = defined ? result.loss[k] / double(d.size()) : std::numeric_limits<double>::quiet_NaN();
+            result.accuracy[k] = defined ? result.accuracy[k] / double(d.size()) : std::numeric_limits<double>::quiet_NaN();
+        }
+        return result;
+    }
+
+    // --- checkpoints ------------------------------------------------------------------------
+
+    /// A description of the composition and the model's segment table (first line = composition).
+    std::string manifest() const {
+        std::ostringstream out;
+        out << "auxl trainer " << method_name() << " | model " << detail::type_name<Model>() << " | optimizer "
+            << detail::type_name<Optimizer>() << "\n";
+        model_.layout().summary(out);
+        return out.str();
+    }
+    static std::uint64_t type_hash(const std::string& manifest_text) {
+        return io::text_hash(detail::type_name<trainer>() + "\n" + manifest_text);
+    }
+
+    /// Writes the whole training state to `path` (temporary file + rename: an existing
+    /// checkpoint at `path` survives any failure).
+    void save_checkpoint(const std::filesystem::path& path) {
+        const std::string text = manifest();
+        io::checkpoint_writer writer(type_hash(text), text);
+        visit_state([&](const std::string& name, auto& value) { writer.add(name, value); });
+        writer.write(path);
+    }
+
+    /// Restores the state written by save_checkpoint.  A file of another composition, a corrupt
+    /// file or a missing section is an io_error and leaves this trainer unchanged.
+    void load_checkpoint(const std::filesystem::path& path) {
+        const std::string text = manifest();
+        const io::checkpoint_reader reader(path, type_hash(text), text);
+        // First pass only checks that every section exists with a usable size ...
+        visit_state([&](const std::string& name, auto& value) { check_section(reader, name, value); });
+        // ... so the second pass cannot fail half-way.
+        visit_state([&](const std::string& name, auto& value) { reader.read(name, value); });
+        batcher_ = batcher_rows_ == 0 ? data::batcher() : data::batcher(batcher_rows_, options_.batch_size);
+        batcher_.restore(permutation_, cursor_);
+        for (std::size_t i = 0; i < rng_words_.size(); ++i) restore_rng(i);
+    }
+
+private:
+    double aux_weight_for(std::size_t k) const {
+        if constexpr (per_task_gradients) {
+            return 1.0;
+        } else {
+            return rule_.auxiliary_weight(k);
+        }
+    }
+
+    void check_finite_gradient() const {
+        for (std::size_t i = 0; i < grad_.size(); ++i) {
+            if (!std::isfinite(grad_[i])) {
+                for (const auto& s : model_.layout().segments()) {
+                    if (i >= s.offset && i < s.offset + s.size) {
+                        raise<numeric_error>("auxl::trainer: step ", step_ + 1, ": the update direction for ", s.name,
+                                             " is not finite — training diverged; parameters are unchanged by this step");
+                    }
+                }
+                raise<numeric_error>("auxl::trainer: step ", step_ + 1, ": the update direction is not finite");
+            }
+        }
+    }
+
+    void check_dataset(const data::dataset<T>& d, const char* role) const {
+        if (d.size() == 0) raise<shape_error>("auxl::trainer: the ", role, " set ", d.name, " is empty");
+        if (d.features() != Model::input_size) {
+            raise<shape_error>("auxl::trainer: the ", role, " set ", d.name, " has ", d.features(),
+                               " values per example, the model expects ", Model::input_size);
+        }
+        if (d.classes != hierarchy_.fine_classes()) {
+            raise<shape_error>("auxl::trainer: the ", role, " set ", d.name, " has ", d.classes,
+                               " fine classes, hierarchy ", hierarchy_.name(), " has ", hierarchy_.fine_classes());
+        }
+    }
+
+    train::batch<T> gather(const data::dataset<T>& d, std::span<const std::uint32_t> rows) {
+        const std::size_t F = Model::input_size;
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            std::copy_n(d.inputs.data() + std::size_t(rows[r]) * F, F, x_.data() + r * F);
+            fine_[r] = d.labels[rows[r]];
+        }
+        hierarchy_.map_to_primary(fine_.data(), rows.size(), primary_.data());
+        return train::batch<T>{x_.data(), rows.size(), primary_.data(), fine_.data(), rows};
+    }
+
+    void reset_epoch_accumulators() {
+        loss_sums_.assign(task_count, 0.0);
+        weight_sums_.assign(auxiliary_count, 0.0);
+        metric_sums_.assign(rule_.metric_values().size(), 0.0);
+        epoch_steps_ = 0;
+        epoch_seconds_ = 0;
+    }
+
+    void accumulate(const train::step_report& r) {
+        for (std::size_t k = 0; k < task_count; ++k) loss_sums_[k] += r.losses[k];
+        for (std::size_t k = 0; k < auxiliary_count; ++k) weight_sums_[k] += r.aux_weights[k];
+        const auto metrics = rule_.metric_values();
+        for (std::size_t m = 0; m < metrics.size() && m < metric_sums_.size(); ++m) metric_sums_[m] += metrics[m];
+        ++epoch_steps_;
+    }
+
+    train::epoch_report make_epoch_report(const fit_options& fit) const {
+        train::epoch_report r;
+        r.epoch = epoch_;
+        r.epochs = fit.epochs;
+        r.step = step_;
+        r.learning_rate = optimizer_.learning_rate();
+        const double n = epoch_steps_ ? double(epoch_steps_) : 1.0;
+        for (double s : loss_sums_) r.train_loss.push_back(s / n);
+        for (double s : weight_sums_) r.aux_weight.push_back(s / n);
+        const auto names = rule_.metric_names();
+        r.metric_names.assign(names.begin(), names.end());
+        for (double s : metric_sums_) r.metric_values.push_back(s / n);
+        r.epoch_seconds = epoch_seconds_;
+        return r;
+    }
+
+    // Callback dispatch: a hook may take (report) or (report, trainer&) and return void or bool.
+    template <class C, class Arg>
+    bool invoke_hook(C& c, const Arg& arg, auto hook) {
+        if constexpr (requires { hook(c, arg, *this); }) {
+            return as_stop(hook, c, arg, *this);
+        } else if constexpr (requires { hook(c, arg); }) {
+            return as_stop(hook, c, arg);
+        } else {
+            return false;
+        }
+    }
+    template <class F, class... A>
+    static bool as_stop(F& f, A&&... a) {
+        if constexpr (std::is_same_v<decltype(f(a...)), bool>) {
+            return f(a...);
+        } else {
+            f(a...);
+            return false;
+        }
+    }
+    template <class C>
+    void call_fit_begin(C& c, const train::fit_plan& p) {
+        invoke_hook(c, p, [](auto& cb, const auto& arg, auto&&... t) -> decltype(cb.on_fit_begin(arg, t...)) {
+            return cb.on_fit_begin(arg, t...);
+        });
+    }
+    template <class C>
+    bool call_step_end(C& c, const train::step_report& r) {
+        return invoke_hook(c, r, [](auto& cb, const auto& arg, auto&&... t) -> decltype(cb.on_step_end(arg, t...)) {
+            return cb.on_step_end(arg, t...);
+        });
+    }
+    template <class C>
+    bool call_epoch_end(C& c, const train::epoch_report& r) {
+        return invoke_hook(c, r, [](auto& cb, const auto& arg, auto&&... t) -> decltype(cb.on_epoch_end(arg, t...)) {
+            return cb.on_epoch_end(arg, t...);
+        });
+    }
+    template <class C>
+    void call_fit_end(C& c, const train::epoch_report& r) {
+        invoke_hook(c, r, [](auto& cb, const auto& arg, auto&&... t) -> decltype(cb.on_fit_end(arg, t...)) {
+            return cb.on_fit_end(arg, t...);
+        });
+    }
+
+    // --- state for checkpoints ----------------------------------------------------------------
+    template <class Visitor>
+    void visit_state(Visitor&& visit) {
+        visit("model/parameters", model_.parameters());
+        optimizer_.visit_state([&](const std::string& name, auto& value) { visit("optimizer/" + name, value); });
+        if constexpr (requires { generator_.visit_state(visit); }) {
+            generator_.visit_state([&](const std::string& name, auto& value) { visit("generator/" + name, value); });
+        }
+        if constexpr (requires { rule_.visit_state(visit); }) {
+            rule_.visit_state([&](const std::string& name, auto& value) { visit("rule/" + name, value); });
+        }
+        snapshot_rngs();
+        for (std::size_t i = 0; i < rng_words_.size(); ++i) visit("rng/" + std::to_string(i), rng_words_[i]);
+        visit("counters/step", step_);
+        visit("counters/epoch", epoch_);
+        visit("counters/backward_passes", backward_passes_);
+        visit("schedule/base_lr", base_lr_);
+        permutation_ = batcher_.permutation();
+        cursor_ = batcher_.cursor();
+        batcher_rows_ = batcher_.rows();
+        visit("batcher/rows", batcher_rows_);
+        visit("batcher/permutation", permutation_);
+        visit("batcher/cursor", cursor_);
+        visit("epoch/loss_sums", loss_sums_);
+        visit("epoch/weight_sums", weight_sums_);
+        visit("epoch/metric_sums", metric_sums_);
+        visit("epoch/steps", epoch_steps_);
+    }
+
+    template <class V>
+    static void check_section(const io::checkpoint_reader& reader, const std::string& name, const V& value) {
+        if (!reader.has(name)) raise<io_error>("auxl: checkpoint is missing section ", name);
+        const std::size_t found = reader.section_size(name);
+        std::size_t expected = found;
+        if constexpr (std::is_arithmetic_v<V>) {
+            expected = sizeof(V);
+        } else if constexpr (requires { value.data(); value.size(); typename V::value_type; }) {
+            using E = typename V::value_type;
+            if constexpr (std::is_same_v<V, arena<E>>) {
+                if (value.size() > 0) expected = value.size() * sizeof(E);
+            }
+            if (found % sizeof(E) != 0) expected = found - found % sizeof(E);
+        }
+        if (found != expected) {
+            raise<io_error>("auxl: checkpoint section ", name, ": expected ", expected, " bytes, found ", found);
+        }
+    }
+
+    rng* stream(std::size_t i) {
+        rng* streams[] = {&init_rng_, &order_rng_, &dropout_rng_};
+        return streams[i];
+    }
+    void snapshot_rngs() {
+        for (std::size_t i = 0; i < rng_words_.size(); ++i) {
+            const auto s = stream(i)->save();
+            rng_words_[i].assign(s.words.begin(), s.words.end());
+            rng_words_[i].push_back(s.has_spare_normal ? 1 : 0);
+            std::uint64_t spare_bits;
+            std::memcpy(&spare_bits, &s.spare_normal, sizeof(spare_bits));
+            rng_words_[i].push_back(spare_bits);
+        }
+    }
+    void restore_rng(std::size_t i) {
+        const auto& w = rng_words_[i];
+        if (w.size() != 6) raise<io_error>("auxl: checkpoint rng stream ", i, " has ", w.size(), " words, expected 6");
+        rng::snapshot s;
+        std::copy_n(w.begin(), 4, s.words.begin());
+        s.has_spare_normal = w[4] != 0;
+        std::memcpy(&s.spare_normal, &w[5], sizeof(double));
+        stream(i)->restore(s);
+    }
+
+    trainer_options options_;
+    data::hierarchy hierarchy_;
+    Model model_;
+    Generator generator_;
+    Weighting rule_;
+    Optimizer optimizer_;
+    loss::softmax_cross_entropy<T> loss_;
+    rng init_rng_, order_rng_, dropout_rng_;
+    double base_lr_ = 0;
+
+    train::parameter_ranges ranges_;
+    arena<T> grad_;
+    arena<T> rows_;  // (K+1) x P, only for rules with per-task gradients
+    std::array<std::vector<T>, task_count> dlogits_;
+    std::array<train::auxiliary_targets<T>, auxiliary_count> targets_;
+    std::vector<T> x_;
+    std::vector<std::int32_t> primary_, fine_, eval_labels_;
+    std::array<double, task_count> losses_{};
+    std::array<double, auxiliary_count + 1> aux_weights_{};
+
+    data::batcher batcher_;
+    std::size_t step_ = 0, epoch_ = 0, backward_passes_ = 0;
+    std::vector<double> loss_sums_, weight_sums_, metric_sums_;
+    std::size_t epoch_steps_ = 0;
+    double epoch_seconds_ = 0;
+    double training_seconds_ = 0;
+    train::epoch_report last_report_;
+
+    // Staging for checkpoint (de)serialisation.
+    std::array<std::vector<std::uint64_t>, 3> rng_words_;
+    std::vector<std::uint32_t> permutation_;
+    std::size_t cursor_ = 0, batcher_rows_ = 0;
+};
+
+}  // namespace auxl
