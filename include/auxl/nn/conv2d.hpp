@@ -55,7 +55,7 @@ struct conv2d {
 
         void init(T* params, rng& gen, init_scheme scheme) const {
             initialize(params + weight_offset, OutC * patch, patch, OutC * K * K, scheme, gen);
-            std::fill_n(params + bias_offset, OutC, T(0));
+            initialize_bias(params + bias_offset, OutC, patch, scheme, gen);
         }
 
         void forward(const layer_context<T>& ctx, const T* x, T* y) {

@@ -48,7 +48,7 @@ struct dense {
 
         void init(T* params, rng& gen, init_scheme scheme) const {
             initialize(params + weight_offset, Out * in_features, in_features, Out, scheme, gen);
-            std::fill_n(params + bias_offset, Out, T(0));
+            initialize_bias(params + bias_offset, Out, in_features, scheme, gen);
         }
 
         void forward(const layer_context<T>& ctx, const T* x, T* y) const {

@@ -11,7 +11,10 @@
 
 namespace auxl::nn {
 
-enum class init_scheme { he_uniform, he_normal, xavier_uniform, xavier_normal };
+/// he_* suit ReLU networks; xavier_* tanh/sigmoid ones; pytorch_default reproduces
+/// torch.nn.Linear / Conv2d's default (weights and biases U(±1/sqrt(fan_in))), for side-by-side
+/// comparisons with PyTorch code.
+enum class init_scheme { he_uniform, he_normal, xavier_uniform, xavier_normal, pytorch_default };
 
 /// Fills w[0..count) with the scheme's distribution.
 template <class T>
@@ -34,11 +37,27 @@ void initialize(T* w, std::size_t count, std::size_t fan_in, std::size_t fan_out
             for (std::size_t i = 0; i < count; ++i) w[i] = static_cast<T>(gen.uniform(-bound, bound));
             break;
         }
+        case init_scheme::pytorch_default: {
+            const double bound = 1.0 / std::sqrt(in);
+            for (std::size_t i = 0; i < count; ++i) w[i] = static_cast<T>(gen.uniform(-bound, bound));
+            break;
+        }
         case init_scheme::xavier_normal: {
             const double sd = std::sqrt(2.0 / (in + out));
             for (std::size_t i = 0; i < count; ++i) w[i] = static_cast<T>(gen.normal(0.0, sd));
             break;
         }
+    }
+}
+
+/// Biases start at zero, except under pytorch_default, which draws them like PyTorch does.
+template <class T>
+void initialize_bias(T* b, std::size_t count, std::size_t fan_in, init_scheme scheme, rng& gen) {
+    if (scheme == init_scheme::pytorch_default) {
+        const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+        for (std::size_t i = 0; i < count; ++i) b[i] = static_cast<T>(gen.uniform(-bound, bound));
+    } else {
+        for (std::size_t i = 0; i < count; ++i) b[i] = T(0);
     }
 }
 

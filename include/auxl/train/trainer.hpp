@@ -59,6 +59,18 @@ struct trainer_options {
     nn::init_scheme init = nn::init_scheme::he_uniform;
 };
 
+namespace detail {
+// Reads a rule's trait without a second error when the rule is not a WeightingRule at all.
+template <class W>
+constexpr bool rule_needs_task_gradients() {
+    if constexpr (requires { W::needs_task_gradients; }) {
+        return W::needs_task_gradients;
+    } else {
+        return false;
+    }
+}
+}  // namespace detail
+
 template <class Model, class Generator, class Weighting, class Optimizer>
 class trainer {
     static_assert(train::Model<Model>,
@@ -80,7 +92,7 @@ public:
     using T = scalar_type;
     static constexpr std::size_t task_count = Model::task_count;
     static constexpr std::size_t auxiliary_count = task_count - 1;
-    static constexpr bool per_task_gradients = Weighting::needs_task_gradients;
+    static constexpr bool per_task_gradients = detail::rule_needs_task_gradients<Weighting>();
 
     static_assert(std::is_same_v<typename Optimizer::scalar_type, T>,
                   "auxl::trainer: the optimizer's scalar type differs from the model's (use optim::sgd<double> with a "

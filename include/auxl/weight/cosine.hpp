@@ -30,7 +30,8 @@ public:
     static const char* name() { return Variant == cosine_variant::weighted ? "cosine" : "cosine-gate"; }
     static constexpr bool needs_task_gradients = true;
 
-    explicit basic_cosine(double auxiliary_weight = 1.0) : lambda_(auxiliary_weight) {
+    basic_cosine() : basic_cosine(1.0) {}
+    explicit basic_cosine(double auxiliary_weight) : lambda_(auxiliary_weight) {
         if (!(auxiliary_weight >= 0)) raise<config_error>("auxl::weight::cosine: auxiliary weight must be >= 0, got ", auxiliary_weight);
     }
 

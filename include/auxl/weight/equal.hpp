@@ -20,7 +20,8 @@ public:
     static const char* name() { return "equal"; }
     static constexpr bool needs_task_gradients = false;
 
-    explicit equal(double auxiliary_weight = 1.0) : lambda_(auxiliary_weight) {
+    equal() : equal(1.0) {}
+    explicit equal(double auxiliary_weight) : lambda_(auxiliary_weight) {
         if (!(auxiliary_weight >= 0)) raise<config_error>("auxl::weight::equal: auxiliary weight must be >= 0, got ", auxiliary_weight);
     }
 
