@@ -30,3 +30,21 @@
 #include "auxl/optim/adam.hpp"
 #include "auxl/optim/schedule.hpp"
 #include "auxl/optim/sgd.hpp"
+
+#include "auxl/data/batcher.hpp"
+#include "auxl/data/dataset.hpp"
+#include "auxl/data/fashion_mnist.hpp"
+#include "auxl/data/hierarchy.hpp"
+#include "auxl/data/idx.hpp"
+#include "auxl/data/normalize.hpp"
+#include "auxl/data/npy.hpp"
+#include "auxl/data/subset.hpp"
+
+#include "auxl/gen/human_hierarchy.hpp"
+#include "auxl/gen/none.hpp"
+#include "auxl/weight/cosine.hpp"
+#include "auxl/weight/equal.hpp"
+
+#include "auxl/train/callbacks.hpp"
+#include "auxl/train/runtime_select.hpp"
+#include "auxl/train/trainer.hpp"
