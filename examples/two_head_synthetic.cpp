@@ -55,7 +55,7 @@ double primary_accuracy(model_type& model, const dataset& d) {
     return double(correct) / double(d.size());
 }
 
-double train(bool with_auxiliary, const dataset& train_set, const dataset& test_set, std::uint64_t seed) {
+double train_model(bool with_auxiliary, const dataset& train_set, const dataset& test_set, std::uint64_t seed) {
     model_type model(std::max(train_set.size(), test_set.size()));
     rng init(seed, "init"), order(seed, "order");
     model.init(init);
@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
     for (std::size_t s = 0; s < seeds; ++s) {
         const auto train_set = make_data(320, seed + s, 2 * (seed + s));
         const auto test_set = make_data(4000, seed + s, 2 * (seed + s) + 1);
-        const double stl = train(false, train_set, test_set, seed + s);
-        const double two_head = train(true, train_set, test_set, seed + s);
+        const double stl = train_model(false, train_set, test_set, seed + s);
+        const double two_head = train_model(true, train_set, test_set, seed + s);
         stl_sum += stl;
         aux_sum += two_head;
         std::printf("seed %-23llu %10.4f %10.4f\n", static_cast<unsigned long long>(seed + s), stl, two_head);
