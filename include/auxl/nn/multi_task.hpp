@@ -39,6 +39,7 @@ class basic_multi_task {
 
 public:
     using scalar_type = T;
+    using trunk_spec = Trunk;
     using trunk_type = typename Trunk::template block_type<T>;
     using input_shape = typename trunk_type::input_shape;
     using feature_shape = typename trunk_type::output_shape;

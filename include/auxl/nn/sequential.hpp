@@ -41,6 +41,10 @@ struct sequential {
     template <class T>
     using block_type = block<T, input_shape, Layers...>;
     using output_shape = typename block_type<double>::output_shape;
+
+    /// The same chain with more layers at the end (e.g. a trunk plus a classifier layer).
+    template <class... More>
+    using append = sequential<Input, Layers..., More...>;
 };
 
 /// A chain of layers whose input is whatever feeds it (a head on a trunk's features).

@@ -36,6 +36,7 @@ struct generator_setup {
     std::size_t max_batch = 0;
     std::span<const std::size_t> head_widths;  ///< width of every head; [0] is the primary
     std::uint64_t seed = 0;
+    std::size_t input_size = 0;                ///< values per example the model takes
 };
 
 template <class M>

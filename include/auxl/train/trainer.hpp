@@ -54,7 +54,9 @@ using lr_schedule = std::variant<optim::constant_lr, optim::step_lr, optim::cosi
 struct trainer_options {
     std::uint64_t seed = 0;                    ///< all randomness derives from it (named streams)
     std::size_t batch_size = 128;              ///< also the largest batch step() accepts
-    double focal_gamma = 0.0;                  ///< focal γ of every task's loss (MAXL's code uses 2)
+    /// Focal γ of every task's loss; unset = the generator's default_focal_gamma if it declares
+    /// one (MAXL: 2, as in its code), else 0 (plain cross-entropy).
+    std::optional<double> focal_gamma;
     lr_schedule schedule = optim::constant_lr{};
     nn::init_scheme init = nn::init_scheme::he_uniform;
 };
@@ -125,7 +127,7 @@ public:
         }
         model_.init(init_rng_, options_.init);
         base_lr_ = optimizer_.learning_rate();
-        loss_ = loss::softmax_cross_entropy<T>(T(options_.focal_gamma));
+        loss_ = loss::softmax_cross_entropy<T>(T(options_.focal_gamma ? *options_.focal_gamma : generator_default_gamma()));
 
         const std::size_t B = options_.batch_size;
         grad_.resize(Model::parameter_count);
@@ -148,7 +150,14 @@ public:
         setup.max_batch = B;
         setup.head_widths = std::span<const std::size_t>(Model::head_widths.data(), task_count);
         setup.seed = options_.seed;
+        setup.input_size = Model::input_size;
         generator_.prepare(setup);
+        for (const auto& n : rule_.metric_names()) metric_names_.push_back(n);
+        if constexpr (requires { generator_.metric_names(); }) {
+            for (const auto& n : generator_.metric_names()) metric_names_.push_back(n);
+        }
+        metric_values_.assign(metric_names_.size(), 0.0);
+        lookahead_.resize(Model::parameter_count);
         reset_epoch_accumulators();
     }
 
@@ -175,6 +184,42 @@ public:
     std::size_t epochs_done() const { return epoch_; }
     /// Backward passes of the model so far (one per step for joint rules, K+1 for per-task rules).
     std::size_t backward_passes() const { return backward_passes_; }
+    /// The training loss object (focal γ included), for generators that differentiate through it.
+    const loss::softmax_cross_entropy<T>& loss() const { return loss_; }
+    /// λ_k of auxiliary task k in the plain training objective L_pri + Σ λ_k L_aux,k — the rule's
+    /// fixed weight (equal) or its scale (cosine).  Lookahead-based generators step along it.
+    double lookahead_aux_weight(std::size_t k = 0) const {
+        if constexpr (!per_task_gradients) {
+            return rule_.auxiliary_weight(k);
+        } else if constexpr (requires { rule_.lambda(); }) {
+            return rule_.lambda();
+        } else {
+            return 1.0;
+        }
+    }
+    /// ∇_w [L_pri + Σ λ_k L_aux,k] on the current step's batch, at the parameters before the
+    /// update — available from a generator's before_update hook.  With a joint rule it is the
+    /// step's gradient; with a per-task rule it is summed from the gradient rows (O(P)).
+    const arena<T>& lookahead_gradient() {
+        if (!lookahead_ready_) {
+            if constexpr (per_task_gradients) {
+                const std::size_t P = Model::parameter_count;
+                std::copy_n(rows_.data(), P, lookahead_.data());
+                for (std::size_t k = 1; k < task_count; ++k) {
+                    const T lambda = T(lookahead_aux_weight(k - 1));
+                    const T* row = rows_.data() + k * P;
+                    for (std::size_t i = 0; i < P; ++i) lookahead_[i] += lambda * row[i];
+                }
+            } else {
+                lookahead_ = grad_;
+            }
+            lookahead_ready_ = true;
+        }
+        return lookahead_;
+    }
+    /// Pass options that reuse the dropout masks of the current step (perturbed passes).
+    nn::pass_options reuse_masks() { return nn::pass_options{true, &dropout_rng_, true}; }
+
     /// Wall time spent in fit()'s training steps (evaluation excluded), over this trainer's life.
     double training_seconds() const { return training_seconds_; }
     /// Per-task losses of the last step (NaN for a task without targets).
@@ -239,8 +284,12 @@ public:
             ++backward_passes_;
         }
         check_finite_gradient();
+        lookahead_ready_ = false;
+        // Meta-updates of the generator see the batch, the activations of this step's forward and
+        // the parameters before this step's update (MAXL reuses the training gradient for its
+        // lookahead instead of recomputing it).
+        if constexpr (requires { generator_.before_update(*this, b); }) generator_.before_update(*this, b);
         optimizer_.step(model_.parameters(), grad_);
-        if constexpr (requires { generator_.after_step(*this, b); }) generator_.after_step(*this, b);
         ++step_;
 
         const auto weights = rule_.last_weights();
@@ -297,6 +346,7 @@ public:
             epoch_seconds_ += spent;
             training_seconds_ += spent;
             if (!batcher_.epoch_done()) break;  // stopped by a callback mid-epoch; fit() again resumes here
+            if constexpr (requires { generator_.after_epoch(*this, train_set); }) generator_.after_epoch(*this, train_set);
             ++epoch_;
             batcher_.restore({}, 0);
             report = make_epoch_report(fit);
@@ -433,10 +483,26 @@ private:
         return train::batch<T>{x_.data(), rows.size(), primary_.data(), fine_.data(), rows};
     }
 
+    static constexpr double generator_default_gamma() {
+        if constexpr (requires { Generator::default_focal_gamma; }) {
+            return Generator::default_focal_gamma;
+        } else {
+            return 0.0;
+        }
+    }
+
+    void collect_metrics() {
+        std::size_t m = 0;
+        for (double v : rule_.metric_values()) metric_values_[m++] = v;
+        if constexpr (requires { generator_.metric_values(); }) {
+            for (double v : generator_.metric_values()) metric_values_[m++] = v;
+        }
+    }
+
     void reset_epoch_accumulators() {
         loss_sums_.assign(task_count, 0.0);
         weight_sums_.assign(auxiliary_count, 0.0);
-        metric_sums_.assign(rule_.metric_values().size(), 0.0);
+        metric_sums_.assign(metric_names_.size(), 0.0);
         epoch_steps_ = 0;
         epoch_seconds_ = 0;
     }
@@ -444,8 +510,8 @@ private:
     void accumulate(const train::step_report& r) {
         for (std::size_t k = 0; k < task_count; ++k) loss_sums_[k] += r.losses[k];
         for (std::size_t k = 0; k < auxiliary_count; ++k) weight_sums_[k] += r.aux_weights[k];
-        const auto metrics = rule_.metric_values();
-        for (std::size_t m = 0; m < metrics.size() && m < metric_sums_.size(); ++m) metric_sums_[m] += metrics[m];
+        collect_metrics();
+        for (std::size_t m = 0; m < metric_values_.size(); ++m) metric_sums_[m] += metric_values_[m];
         ++epoch_steps_;
     }
 
@@ -458,8 +524,7 @@ private:
         const double n = epoch_steps_ ? double(epoch_steps_) : 1.0;
         for (double s : loss_sums_) r.train_loss.push_back(s / n);
         for (double s : weight_sums_) r.aux_weight.push_back(s / n);
-        const auto names = rule_.metric_names();
-        r.metric_names.assign(names.begin(), names.end());
+        r.metric_names = metric_names_;
         for (double s : metric_sums_) r.metric_values.push_back(s / n);
         r.epoch_seconds = epoch_seconds_;
         return r;
@@ -609,6 +674,10 @@ private:
     double epoch_seconds_ = 0;
     double training_seconds_ = 0;
     train::epoch_report last_report_;
+    std::vector<std::string> metric_names_;
+    std::vector<double> metric_values_;
+    arena<T> lookahead_;
+    bool lookahead_ready_ = false;
 
     // Staging for checkpoint (de)serialisation.
     std::array<std::vector<std::uint64_t>, 3> rng_words_;
