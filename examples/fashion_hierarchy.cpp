@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -41,7 +42,7 @@ struct config {
     std::size_t seeds = 5;
     std::uint64_t first_seed = 1;
     std::string model = "mlp";
-    std::vector<std::string> methods = {"stl", "human+equal", "human+cosine"};
+    std::vector<std::string> methods = {"stl", "human+equal", "human+cosine", "maxl+equal", "maxl+cosine"};
     double aux_weight = 1.0;
     double lr = 0.05;
     std::size_t batch = 128;
@@ -55,6 +56,8 @@ struct config {
     // human auxiliary task's gain on half2 vanishes (README, "What the demo shows").
     nn::init_scheme init = nn::init_scheme::pytorch_default;
     bool standardize = false;
+    double focal = 0.0;  // the same loss for every method, so rows differ only in their auxiliary task
+    gen::maxl_schedule maxl_schedule = gen::maxl_schedule::per_step;
 };
 
 void usage() {
@@ -64,8 +67,12 @@ void usage() {
                  "  --epochs N         (default 20)\n"
                  "  --seeds N          seeds per method (default 5); --seed S first seed (default 1)\n"
                  "  --model NAME       mlp (784-256-128, default) | cnn (conv32-pool-conv64-pool-dense128)\n"
-                 "  --methods LIST     comma-separated, default stl,human+equal,human+cosine\n"
-                 "                     (known: stl, human+equal, human+cosine, human+cosine-gate)\n"
+                 "  --methods LIST     comma-separated, default stl,human+equal,human+cosine,maxl+equal,maxl+cosine\n"
+                 "                     (known: stl, human+equal, human+cosine, human+cosine-gate, maxl+equal,\n"
+                 "                     maxl+cosine, maxl+cosine-gate; MAXL uses 10 generated classes: psi = 10 /\n"
+                 "                     primary classes)\n"
+                 "  --focal G          focal gamma of every method's losses (default 0; MAXL's code uses 2)\n"
+                 "  --maxl-schedule S  step (meta-update every batch, default) | epoch (a meta pass per epoch)\n"
                  "  --aux-weight W     auxiliary weight lambda (default 1)\n"
                  "  --lr LR            initial learning rate, cosine-annealed to 0 (default 0.05)\n"
                  "  --batch N          batch size (default 128)\n"
@@ -120,6 +127,13 @@ config parse(int argc, char** argv) {
         else if (a == "--data") c.data_dir = value(i);
         else if (a == "--progress") c.progress = true;
         else if (a == "--standardize") c.standardize = true;
+        else if (a == "--focal") c.focal = number(i);
+        else if (a == "--maxl-schedule") {
+            const std::string v = value(i);
+            if (v == "step") c.maxl_schedule = gen::maxl_schedule::per_step;
+            else if (v == "epoch") c.maxl_schedule = gen::maxl_schedule::per_epoch;
+            else raise<config_error>("fashion_hierarchy: --maxl-schedule must be step or epoch");
+        }
         else if (a == "--init") {
             const std::string v = value(i);
             if (v == "he-uniform") c.init = nn::init_scheme::he_uniform;
@@ -145,6 +159,7 @@ struct run_result {
     bool diverged = false;
     std::string message;
     double accuracy = 0, seconds_per_epoch = 0, ms_per_step = 0;
+    std::string diagnostics;  // last epoch's rule / generator statistics
 };
 
 template <class Trunk, std::size_t Primary>
@@ -173,8 +188,11 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             options.batch_size = c.batch;
             options.schedule = optim::cosine_lr{c.epochs, 0.0};
             options.init = c.init;
+            options.focal_gamma = c.focal;
+            gen::maxl_options maxl;
+            maxl.schedule = c.maxl_schedule;
             const optim::sgd<float> sgd({.learning_rate = c.lr, .momentum = 0.9, .weight_decay = 5e-4});
-            auto trainer = train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight);
+            auto trainer = train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight, maxl);
             run_result r;
             std::visit(
                 [&](auto& t) {
@@ -188,7 +206,11 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
                     try {
                         const auto report = t.fit(train_set, fit, log, show);
                         r.accuracy = t.evaluate(test_set).primary_accuracy();
-                        (void)report;
+                        std::ostringstream diag;
+                        diag << std::setprecision(3);
+                        for (std::size_t m = 0; m < report.metric_names.size(); ++m)
+                            diag << "  " << report.metric_names[m] << ' ' << report.metric_values[m];
+                        r.diagnostics = diag.str();
                         r.seconds_per_epoch = t.training_seconds() / double(c.epochs);
                         r.ms_per_step = 1000.0 * t.training_seconds() / double(t.steps_done());
                     } catch (const numeric_error& e) {
@@ -200,8 +222,8 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             if (r.diverged) {
                 std::cout << "  " << method << " seed " << seed << " diverged: " << r.message << "\n";
             } else {
-                std::printf("  seed %-4llu %-20s test accuracy %.2f%%  (%.3f s/epoch)\n", static_cast<unsigned long long>(seed),
-                            method.c_str(), 100 * r.accuracy, r.seconds_per_epoch);
+                std::printf("  seed %-4llu %-20s test accuracy %.2f%%  (%.3f s/epoch)%s\n", static_cast<unsigned long long>(seed),
+                            method.c_str(), 100 * r.accuracy, r.seconds_per_epoch, r.diagnostics.c_str());
             }
             std::fflush(stdout);
             results[method].push_back(r);
@@ -240,9 +262,9 @@ int main(int argc, char** argv) {
         std::filesystem::create_directories(c.out);
 
         std::printf("Fashion-MNIST: primary = %s (%zu classes), auxiliary = the 10 fine classes; model %s; %zu training "
-                    "examples, %zu epochs, %zu seeds; SGD lr %.3g (cosine), momentum 0.9, wd 5e-4, batch %zu, aux weight %.3g; %s inputs\n",
+                    "examples, %zu epochs, %zu seeds; SGD lr %.3g (cosine), momentum 0.9, wd 5e-4, batch %zu, aux weight %.3g, focal gamma %.3g; %s inputs\n",
                     c.hierarchy.c_str(), h.primary_classes(), c.model == "mlp" ? "MLP 784-256-128" : "CNN c32-p-c64-p-d128",
-                    c.train_size, c.epochs, c.seeds, c.lr, c.batch, c.aux_weight, c.standardize ? "standardised" : "[0, 1]");
+                    c.train_size, c.epochs, c.seeds, c.lr, c.batch, c.aux_weight, c.focal, c.standardize ? "standardised" : "[0, 1]");
         std::map<std::string, std::vector<run_result>> results;
         const bool two = h.primary_classes() == 2, five = h.primary_classes() == 5;
         if (!two && !five) raise<config_error>("fashion_hierarchy: primary tasks of 2 or 5 classes are compiled in");

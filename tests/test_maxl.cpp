@@ -95,6 +95,40 @@ TEST_CASE("MAXL's finite-difference path agrees with the exact path") {
     CHECK(err < 1e-4);
 }
 
+TEST_CASE("with a scratch model the meta-gradient is the same and the model's activations stay at w") {
+    fixture f;
+    for (int path = 0; path < 2; ++path) {
+        CAPTURE(path);
+        auto run = [&](auto g) {
+            const auto plain = f.meta_gradient(g);
+            model_type scratch(f.B);
+            g.run_generator(f.x.data(), f.primary.data(), f.B);
+            f.model.forward(f.x.data(), f.B, f.plain);
+            const std::vector<double> out0(f.model.output(0), f.model.output(0) + f.B * 2);
+            g.meta_gradient(f.model, f.x.data(), f.primary.data(), f.B, f.alpha, f.lambda, f.ce, f.plain, nullptr, &scratch);
+            const std::vector<double> with_scratch(g.gradient().begin(), g.gradient().end());
+            CHECK(testing::relative_error(plain, with_scratch) < 1e-12);
+            CHECK(std::equal(out0.begin(), out0.end(), f.model.output(0)));  // activations untouched
+        };
+        if (path == 0) run(f.make<exact>());
+        else run(f.make<fd>());
+    }
+}
+
+TEST_CASE("with dropout in the trunk, a scratch model replays the main model's masks") {
+    using drop_trunk = nn::sequential<nn::input<6>, nn::dense<7>, nn::tanh, nn::dropout<1, 3>, nn::dense<5>, nn::tanh>;
+    using drop_model = nn::basic_multi_task<double, drop_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<6>>>;
+    drop_model a(4), b(4);
+    rng init(1, "init"), masks(1, "dropout");
+    a.init(init);
+    b.parameters() = a.parameters();
+    std::vector<double> x(4 * 6, 0.5);
+    a.forward(x.data(), 4, {true, &masks, false});
+    b.copy_masks_from(a);
+    b.forward(x.data(), 4, {true, &masks, true});
+    CHECK(std::equal(a.output(1), a.output(1) + 4 * 6, b.output(1)));
+}
+
 TEST_CASE("a small generator step along the meta-gradient lowers the unrolled objective") {
     fixture f;
     auto g = f.make<exact>();

@@ -22,7 +22,8 @@
 // the lookahead is a plain gradient step along L_pri + λ L_aux whatever the weighting rule.
 //
 // Cost per step (per-step schedule, exact): the training step + one generator forward, one
-// network forward and backward at w', one forward and one tangent at w, one generator backward.
+// network forward and backward at w' (on the trainer's scratch copy of the network, so the
+// activations at w stay for the tangent), one tangent at w, one generator backward.
 #pragma once
 
 #include <algorithm>
@@ -164,7 +165,7 @@ public:
         if (options_.schedule != maxl_schedule::per_step) return;
         const double alpha = options_.inner_lr ? *options_.inner_lr : trainer.optimizer().learning_rate();
         meta_gradient(trainer.model(), b.inputs, b.primary, b.size, alpha, trainer.lookahead_aux_weight(0), trainer.loss(),
-                      trainer.reuse_masks(), trainer.lookahead_gradient().data());
+                      trainer.reuse_masks(), trainer.lookahead_gradient().data(), &trainer.scratch_model());
         optimizer_.step(net_.parameters(), net_grad_);
     }
 
@@ -186,7 +187,7 @@ public:
             run_generator(x_.data(), primary_.data(), rows.size());
             trainer.model().forward(x_.data(), rows.size(), nn::pass_options{true, &meta_dropout_, false});
             meta_gradient(trainer.model(), x_.data(), primary_.data(), rows.size(), alpha, trainer.lookahead_aux_weight(0),
-                          trainer.loss(), nn::pass_options{true, &meta_dropout_, true}, nullptr);
+                          trainer.loss(), nn::pass_options{true, &meta_dropout_, true}, nullptr, &trainer.scratch_model());
             optimizer_.step(net_.parameters(), net_grad_);
         }
     }
@@ -194,16 +195,27 @@ public:
     /// ∇_φ J into gradient() for the batch (x, primary labels), at the model's current parameters.
     /// Requires: the model's last forward ran on x with `options` (masks to reuse), and the
     /// generator's last forward (run_generator / generate) on the same batch.  `joint_grad`, if
-    /// given, is ∇_w [L_pri + λ L_aux] at w (else computed here with one backward).  Leaves the
-    /// model's parameters bit-identical (restored from a copy).
+    /// given, is ∇_w [L_pri + λ L_aux] at w (else computed here with one backward).  With a
+    /// `scratch` model of the same type the perturbed passes run there and the model's
+    /// activations at w are reused (one forward fewer); without, the model's parameters are
+    /// perturbed and restored bit for bit from a copy.
     template <class Model>
     void meta_gradient(Model& model, const T* x, const std::int32_t* primary, std::size_t B, double alpha, double lambda,
-                       const loss::softmax_cross_entropy<T>& ce, const nn::pass_options& options, const T* joint_grad) {
+                       const loss::softmax_cross_entropy<T>& ce, const nn::pass_options& options, const T* joint_grad,
+                       Model* scratch = nullptr) {
         const std::size_t A = blocks_.auxiliary_classes();
         const std::size_t P = Model::parameter_count;
         auto& params = model.parameters();
-        saved_ = params;
         size_workspaces<Model>(B);
+        if (!scratch) saved_ = params;
+        // Runs `model` at parameters `w` (from `fill`) on x with the same masks; returns the model used.
+        auto evaluate_at = [&](auto fill) -> Model& {
+            Model& m = scratch ? *scratch : model;
+            fill(m.parameters().data());
+            if (scratch) scratch->copy_masks_from(model);
+            m.forward(x, B, options);
+            return m;
+        };
 
         // 1. g = ∇_w L(w, φ) (reuse the caller's when given).
         if (!joint_grad) {
@@ -216,19 +228,21 @@ public:
             model.backward({dlogits_[0].data(), dlogits_[1].data()}, lookahead_grad_);
             joint_grad = lookahead_grad_.data();
         }
+        const T* w = scratch ? params.data() : saved_.data();
         // 2. w' = w − α g;  v = ∇ L_pri(w').
-        for (std::size_t i = 0; i < P; ++i) params[i] = saved_[i] - T(alpha) * joint_grad[i];
-        model.forward(x, B, options);
-        ce.value_and_gradient(model.output(0), B, Model::head_widths[0], loss::hard_targets{primary}, nullptr,
+        Model& ahead = evaluate_at([&](T* out) {
+            for (std::size_t i = 0; i < P; ++i) out[i] = w[i] - T(alpha) * joint_grad[i];
+        });
+        ce.value_and_gradient(ahead.output(0), B, Model::head_widths[0], loss::hard_targets{primary}, nullptr,
                               dlogits_[0].data());
         if (v_.size() != P) v_.resize(P);
         v_.zero();
-        model.backward_head(0, dlogits_[0].data(), v_);
-        params = saved_;
+        ahead.backward_head(0, dlogits_[0].data(), v_);
+        if (!scratch) params = saved_;
 
         // 3. ċ = D_w c · v, with c = λ ∂L_aux/∂t.
         if constexpr (std::is_same_v<MetaGradient, exact_meta_gradient>) {
-            model.forward(x, B, options);
+            if (!scratch) model.forward(x, B, options);  // activations at w again
             model.tangent(&v_, nullptr);
             ce.target_coefficients_tangent(model.output(1), model.output_tangent(1), B, A, c_dot_.data());
             for (std::size_t i = 0; i < B * A; ++i) c_dot_[i] *= T(lambda);
@@ -240,14 +254,16 @@ public:
                 std::fill_n(c_dot_.data(), B * A, T(0));
             } else {
                 const T eps = T(0.01 / norm);
-                for (std::size_t i = 0; i < P; ++i) params[i] = saved_[i] + eps * v_[i];
-                model.forward(x, B, options);
-                ce.target_coefficients(model.output(1), B, A, c_dot_.data());
-                for (std::size_t i = 0; i < P; ++i) params[i] = saved_[i] - eps * v_[i];
-                model.forward(x, B, options);
-                ce.target_coefficients(model.output(1), B, A, c_.data());
+                Model& plus = evaluate_at([&](T* out) {
+                    for (std::size_t i = 0; i < P; ++i) out[i] = w[i] + eps * v_[i];
+                });
+                ce.target_coefficients(plus.output(1), B, A, c_dot_.data());
+                Model& minus = evaluate_at([&](T* out) {
+                    for (std::size_t i = 0; i < P; ++i) out[i] = w[i] - eps * v_[i];
+                });
+                ce.target_coefficients(minus.output(1), B, A, c_.data());
                 for (std::size_t i = 0; i < B * A; ++i) c_dot_[i] = T(lambda) * (c_dot_[i] - c_[i]) / (T(2) * eps);
-                params = saved_;
+                if (!scratch) params = saved_;
             }
         }
 

@@ -186,6 +186,19 @@ public:
     std::size_t batch() const { return batch_; }
     const T* output() const { return activations_[layer_count - 1].data(); }
 
+    /// Copies the random state of the last forward (dropout masks) from another block of the same
+    /// type, so a forward here with reuse_masks replays that pass at other parameters.
+    void copy_masks_from(const block_impl& other) {
+        if (other.max_batch_ > max_batch_) raise<shape_error>("auxl::nn: cannot copy masks from a larger workspace");
+        boost::hana::for_each(boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<layer_count>), [&](auto i) {
+            auto& mine = boost::hana::at(layers_, i);
+            if constexpr (requires { mine.copy_masks_from(boost::hana::at(other.layers_, i)); }) {
+                mine.copy_masks_from(boost::hana::at(other.layers_, i));
+            }
+        });
+        options_ = other.options_;
+    }
+
 private:
     template <class F>
     void for_each_layer(F&& f) {

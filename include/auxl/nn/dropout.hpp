@@ -72,6 +72,12 @@ struct dropout {
             }
         }
 
+        /// Takes over another instance's masks (a second copy of a network replaying this one's pass).
+        void copy_masks_from(const layer& other) {
+            std::copy(other.mask_.begin(), other.mask_.end(), mask_.begin());
+            active_ = other.active_;
+        }
+
     private:
         std::vector<T> mask_;
         bool active_ = false;

@@ -146,6 +146,14 @@ public:
     }
     const T* output_tangent(std::size_t k) const { return output_tangents_.at(k); }
 
+    /// Takes the dropout masks of another model's last forward (see block::copy_masks_from).
+    void copy_masks_from(const basic_multi_task& other) {
+        trunk_.copy_masks_from(other.trunk_);
+        boost::hana::for_each(boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<task_count>), [&](auto k) {
+            boost::hana::at(heads_, k).copy_masks_from(boost::hana::at(other.heads_, k));
+        });
+    }
+
     void summary(std::ostream& out) const {
         out << "multi_task: input " << input_shape{} << ", features " << feature_shape{} << ", heads";
         for (auto w : head_widths) out << ' ' << w;

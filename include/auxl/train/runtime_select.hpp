@@ -5,7 +5,10 @@
 //
 // The result is a std::variant over the statically composed trainer types (each one a fully
 // static trainer inside), so a command-line tool can pick a method without virtual calls on the
-// training path.  Names: "stl", "human+equal", "human+cosine", "human+cosine-gate".
+// training path.  Names: "stl", "human+equal", "human+cosine", "human+cosine-gate",
+// "maxl+equal", "maxl+cosine", "maxl+cosine-gate".  MAXL's generator network is the model's
+// trunk plus a linear layer (gen::maxl_net_for<Model>); when maxl_options.psi is empty, ψ per
+// primary class is the auxiliary head's width divided by the number of primary classes.
 #pragma once
 
 #include <memory>
@@ -15,6 +18,7 @@
 
 #include "auxl/core/error.hpp"
 #include "auxl/gen/human_hierarchy.hpp"
+#include "auxl/gen/maxl.hpp"
 #include "auxl/gen/none.hpp"
 #include "auxl/train/trainer.hpp"
 #include "auxl/weight/cosine.hpp"
@@ -22,21 +26,45 @@
 
 namespace auxl::train {
 
+template <class Model>
+using maxl_for = gen::maxl<gen::maxl_net_for<Model>, gen::exact_meta_gradient, typename Model::scalar_type>;
+
 template <class Model, class Optimizer>
 using any_trainer = std::variant<trainer<Model, gen::none, weight::equal, Optimizer>,
                                  trainer<Model, gen::human_hierarchy, weight::equal, Optimizer>,
                                  trainer<Model, gen::human_hierarchy, weight::cosine, Optimizer>,
-                                 trainer<Model, gen::human_hierarchy, weight::cosine_gate, Optimizer>>;
+                                 trainer<Model, gen::human_hierarchy, weight::cosine_gate, Optimizer>,
+                                 trainer<Model, maxl_for<Model>, weight::equal, Optimizer>,
+                                 trainer<Model, maxl_for<Model>, weight::cosine, Optimizer>,
+                                 trainer<Model, maxl_for<Model>, weight::cosine_gate, Optimizer>>;
 
 /// The method names make_trainer accepts.
-inline std::vector<std::string> method_names() { return {"stl", "human+equal", "human+cosine", "human+cosine-gate"}; }
+inline std::vector<std::string> method_names() {
+    return {"stl", "human+equal", "human+cosine", "human+cosine-gate", "maxl+equal", "maxl+cosine", "maxl+cosine-gate"};
+}
 
 /// A trainer for `method`; `aux_weight` is λ of the equal and cosine rules.
 template <class Model, class Optimizer>
 std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& method, const data::hierarchy& hierarchy,
                                                             const Optimizer& optimizer, const trainer_options& options,
-                                                            double aux_weight = 1.0) {
+                                                            double aux_weight = 1.0, gen::maxl_options maxl = {}) {
     using variant = any_trainer<Model, Optimizer>;
+    if (method.rfind("maxl+", 0) == 0) {
+        if (maxl.psi.empty()) maxl.psi_per_class = Model::head_widths[1] / hierarchy.primary_classes();
+        using G = maxl_for<Model>;
+        if (method == "maxl+equal") {
+            return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::equal, Optimizer>>, hierarchy,
+                                             G{maxl}, weight::equal{aux_weight}, optimizer, options);
+        }
+        if (method == "maxl+cosine") {
+            return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::cosine, Optimizer>>, hierarchy,
+                                             G{maxl}, weight::cosine{aux_weight}, optimizer, options);
+        }
+        if (method == "maxl+cosine-gate") {
+            return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::cosine_gate, Optimizer>>, hierarchy,
+                                             G{maxl}, weight::cosine_gate{aux_weight}, optimizer, options);
+        }
+    }
     if (method == "stl") {
         return std::make_unique<variant>(std::in_place_type<trainer<Model, gen::none, weight::equal, Optimizer>>, hierarchy,
                                          gen::none{}, weight::equal{aux_weight}, optimizer, options);

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <span>
@@ -217,6 +218,13 @@ public:
         }
         return lookahead_;
     }
+    /// A second model of the same type (created on first use) for perturbed or lookahead passes
+    /// that must not disturb the main model's activations; copy_masks_from() replays dropout.
+    Model& scratch_model() {
+        if (!scratch_) scratch_ = std::make_unique<Model>(options_.batch_size);
+        return *scratch_;
+    }
+
     /// Pass options that reuse the dropout masks of the current step (perturbed passes).
     nn::pass_options reuse_masks() { return nn::pass_options{true, &dropout_rng_, true}; }
 
@@ -678,6 +686,7 @@ private:
     std::vector<double> metric_values_;
     arena<T> lookahead_;
     bool lookahead_ready_ = false;
+    std::unique_ptr<Model> scratch_;
 
     // Staging for checkpoint (de)serialisation.
     std::array<std::vector<std::uint64_t>, 3> rng_words_;

@@ -1,0 +1,116 @@
+// bench_methods — milliseconds per training step of every composition the library offers, in
+// one run, and each one's cost as a ratio to the single-task (STL) step.
+//
+// Model: MLP 784-256-128 with heads 5 (primary) and 10 (auxiliary), float, batch 128, SGD with
+// momentum; the same random batch every step (timing only).  OpenBLAS threads 1 and 2.
+// Targets (DESIGN.md, issue tracker): MAXL's exact meta-step <= 4x an STL step.
+//
+// Run: ./build/benchmarks/bench_methods [--benchmark_repetitions=5 --benchmark_report_aggregates_only=true]
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "auxl/auxl.hpp"
+#include "auxl/gen/maxl.hpp"
+
+extern "C" {
+char* openblas_get_corename(void);
+void openblas_set_num_threads(int);
+}
+
+using namespace auxl;
+
+namespace {
+using mlp_trunk = nn::sequential<nn::input<784>, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
+using mlp_model = nn::multi_task<mlp_trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+using maxl_gen = gen::maxl<gen::maxl_net_for<mlp_model>>;
+using maxl_fd = gen::maxl<gen::maxl_net_for<mlp_model>, gen::finite_difference_meta_gradient>;
+using sgd = optim::sgd<float>;
+
+template <class Generator, class Rule>
+void BM_step(benchmark::State& state) {
+    openblas_set_num_threads(static_cast<int>(state.range(1)));
+    const std::size_t B = static_cast<std::size_t>(state.range(0));
+    trainer_options o;
+    o.seed = 1;
+    o.batch_size = B;
+    o.focal_gamma = 0.0;
+    Generator generator;
+    if constexpr (requires { generator.blocks(); }) {
+        gen::maxl_options mo;
+        mo.psi_per_class = 2;  // 5 primary classes x 2 = the auxiliary head's 10 outputs
+        generator = Generator(mo);
+    }
+    trainer<mlp_model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), generator, Rule{},
+                                               sgd({.learning_rate = 0.01, .momentum = 0.9}), o);
+    rng gen(2, "bench");
+    std::vector<float> x(B * 784);
+    for (auto& v : x) v = float(gen.uniform());
+    std::vector<std::int32_t> fine(B), primary(B);
+    for (std::size_t i = 0; i < B; ++i) {
+        fine[i] = std::int32_t(gen.below(10));
+        primary[i] = t.hierarchy().primary_of(fine[i]);
+    }
+    const train::batch<float> b{x.data(), B, primary.data(), fine.data(), {}};
+    for (auto _ : state) {
+        t.step(b);
+        benchmark::ClobberMemory();
+    }
+}
+
+void args(benchmark::internal::Benchmark* b) {
+    for (int threads : {1, 2}) b->Args({128, threads});
+    b->ArgNames({"batch", "threads"});
+    b->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(BM_step<gen::none, weight::equal>)->Name("stl")->Apply(args);
+BENCHMARK(BM_step<gen::human_hierarchy, weight::equal>)->Name("human+equal")->Apply(args);
+BENCHMARK(BM_step<gen::human_hierarchy, weight::cosine>)->Name("human+cosine")->Apply(args);
+BENCHMARK(BM_step<maxl_gen, weight::equal>)->Name("maxl+equal")->Apply(args);
+BENCHMARK(BM_step<maxl_gen, weight::cosine>)->Name("maxl+cosine")->Apply(args);
+BENCHMARK(BM_step<maxl_fd, weight::equal>)->Name("maxl-fd+equal")->Apply(args);
+
+class recording_reporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const auto& run : runs) {
+            if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
+            ms[run.run_name.str()] = run.GetAdjustedRealTime();
+        }
+    }
+    std::map<std::string, double> ms;
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+    benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
+    benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
+    benchmark::Initialize(&argc, argv);
+    recording_reporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    std::printf("\nms per training step, MLP 784-256-128 (+heads 5, 10), batch 128; ratio to STL in the same run\n");
+    std::printf("%-16s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
+    for (const char* method : {"stl", "human+equal", "human+cosine", "maxl+equal", "maxl+cosine", "maxl-fd+equal"}) {
+        std::printf("%-16s", method);
+        for (int threads : {1, 2}) {
+            const std::string suffix = "/batch:128/threads:" + std::to_string(threads);
+            auto it = reporter.ms.find(method + suffix), stl = reporter.ms.find("stl" + suffix);
+            if (it == reporter.ms.end() || stl == reporter.ms.end()) {
+                std::printf(" %12s %8s", "-", "-");
+                continue;
+            }
+            std::printf(" %12.3f %7.2fx", it->second, it->second / stl->second);
+        }
+        std::printf("\n");
+    }
+    std::printf("OpenBLAS kernel: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(), coretype ? coretype : "unset");
+    benchmark::Shutdown();
+    return 0;
+}
