@@ -46,6 +46,7 @@
 #include "auxl/loss/block_layout.hpp"
 #include "auxl/loss/block_softmax.hpp"
 #include "auxl/loss/softmax_cross_entropy.hpp"
+#include "auxl/nn/dense.hpp"
 #include "auxl/nn/network.hpp"
 #include "auxl/optim/sgd.hpp"
 #include "auxl/train/concepts.hpp"
