@@ -57,7 +57,7 @@ struct trainer_options {
     std::size_t batch_size = 128;              ///< also the largest batch step() accepts
     /// Focal γ of every task's loss; unset = the generator's default_focal_gamma if it declares
     /// one (MAXL: 2, as in its code), else 0 (plain cross-entropy).
-    std::optional<double> focal_gamma;
+    std::optional<double> focal_gamma = std::nullopt;
     lr_schedule schedule = optim::constant_lr{};
     nn::init_scheme init = nn::init_scheme::he_uniform;
 };
