@@ -39,6 +39,7 @@
 #include "auxl/data/batcher.hpp"
 #include "auxl/data/dataset.hpp"
 #include "auxl/data/hierarchy.hpp"
+#include "auxl/data/subset.hpp"
 #include "auxl/io/checkpoint.hpp"
 #include "auxl/loss/softmax_cross_entropy.hpp"
 #include "auxl/nn/init.hpp"
@@ -60,6 +61,9 @@ struct trainer_options {
     std::optional<double> focal_gamma = std::nullopt;
     lr_schedule schedule = optim::constant_lr{};
     nn::init_scheme init = nn::init_scheme::he_uniform;
+    /// Share of the training set held out as a dev set when a policy needs one (needs_dev_set)
+    /// and fit() is given none; stratified over the fine classes, drawn from the seed.
+    double dev_fraction = 0.05;
 };
 
 namespace detail {
@@ -108,7 +112,16 @@ public:
     struct fit_options {
         std::size_t epochs = 1;                          ///< train until this many epochs are done
         const data::dataset<T>* validation = nullptr;    ///< evaluated after every epoch if given
+        const data::dataset<T>* dev = nullptr;           ///< dev data for policies that need it (else split off)
     };
+    /// Whether a policy asks for a dev set (reward batches of RL-AUX, upper levels of bi-level rules).
+    static constexpr bool needs_dev_set = [] {
+        if constexpr (requires { Generator::needs_dev_set; }) {
+            return bool(Generator::needs_dev_set);
+        } else {
+            return false;
+        }
+    }();
 
     trainer(data::hierarchy hierarchy, Generator generator = {}, Weighting rule = {}, Optimizer optimizer = {},
             trainer_options options = {})
@@ -218,6 +231,9 @@ public:
         }
         return lookahead_;
     }
+    /// The dev set of the current fit (given, or split off the training set); null if none.
+    const data::dataset<T>* dev_set() const { return dev_; }
+
     /// A second model of the same type (created on first use) for perturbed or lookahead passes
     /// that must not disturb the main model's activations; copy_masks_from() replays dropout.
     Model& scratch_model() {
@@ -298,6 +314,7 @@ public:
         // lookahead instead of recomputing it).
         if constexpr (requires { generator_.before_update(*this, b); }) generator_.before_update(*this, b);
         optimizer_.step(model_.parameters(), grad_);
+        if constexpr (requires { generator_.after_update(*this, b); }) generator_.after_update(*this, b);
         ++step_;
 
         const auto weights = rule_.last_weights();
@@ -315,10 +332,11 @@ public:
 
     /// Trains until `options.epochs` epochs are done (continuing a resumed run where it stopped).
     template <class... Callbacks>
-    train::epoch_report fit(const data::dataset<T>& train_set, const fit_options& fit, Callbacks&&... callbacks) {
+    train::epoch_report fit(const data::dataset<T>& full_train_set, const fit_options& fit, Callbacks&&... callbacks) {
         static_assert((train::Callback<std::remove_cvref_t<Callbacks>> && ...),
                       "auxl::trainer::fit: a callback has none of on_fit_begin, on_step_end, on_epoch_end, on_fit_end");
-        check_dataset(train_set, "training");
+        check_dataset(full_train_set, "training");
+        const data::dataset<T>& train_set = prepare_dev_set(full_train_set, fit.dev);
         if (fit.validation) check_dataset(*fit.validation, "validation");
         if (batcher_.rows() != train_set.size()) {
             if (batcher_.rows() != 0 && batcher_.epoch_started()) {
@@ -339,6 +357,7 @@ public:
             if (!batcher_.epoch_started()) {
                 batcher_.start_epoch(order_rng_);
                 reset_epoch_accumulators();
+                run_exploration_pass(train_set);
             }
             const auto epoch_start = std::chrono::steady_clock::now();
             while (!batcher_.epoch_done() && !stop) {
@@ -452,6 +471,55 @@ private:
             return 1.0;
         } else {
             return rule_.auxiliary_weight(k);
+        }
+    }
+
+    // The training set to use: the given one, or — when a policy needs a dev set and none was
+    // given — the given one minus a stratified dev split (the same split for the same seed).
+    const data::dataset<T>& prepare_dev_set(const data::dataset<T>& given, const data::dataset<T>* dev) {
+        if constexpr (!needs_dev_set) {
+            (void)dev;
+            return given;
+        } else {
+            if (dev) {
+                check_dataset(*dev, "dev");
+                dev_ = dev;
+                return given;
+            }
+            if (split_source_ != &given || split_size_ != given.size()) {
+                rng split(options_.seed, "dev-split");
+                auto parts = data::stratified_split(given, options_.dev_fraction, split);
+                split_train_ = std::move(parts.first);
+                split_dev_ = std::move(parts.second);
+                split_source_ = &given;
+                split_size_ = given.size();
+            }
+            if (split_dev_.size() == 0) raise<config_error>("auxl::trainer: the dev split of ", given.name, " is empty; raise dev_fraction");
+            dev_ = &split_dev_;
+            return split_train_;
+        }
+    }
+
+    // Paper-style RL-AUX epochs: a throw-away pass over this epoch's batches with the generator
+    // exploring, then the real pass from the same starting state.  Everything but the
+    // generator's own state is restored afterwards.
+    void run_exploration_pass(const data::dataset<T>& train_set) {
+        if constexpr (requires { generator_.wants_exploration_pass(); }) {
+            if (!generator_.wants_exploration_pass()) return;
+            const auto params = model_.parameters();
+            const Optimizer optimizer = optimizer_;
+            const rng dropout = dropout_rng_;
+            const std::size_t steps_before = step_, passes = backward_passes_;
+            const auto permutation = batcher_.permutation();
+            generator_.set_exploring(true);
+            while (!batcher_.epoch_done()) step(gather(train_set, batcher_.next()));
+            generator_.set_exploring(false);
+            model_.parameters() = params;
+            optimizer_ = optimizer;
+            dropout_rng_ = dropout;
+            step_ = steps_before;
+            backward_passes_ = passes;
+            batcher_.restore(permutation, 0);
         }
     }
 
@@ -687,6 +755,10 @@ private:
     arena<T> lookahead_;
     bool lookahead_ready_ = false;
     std::unique_ptr<Model> scratch_;
+    const data::dataset<T>* dev_ = nullptr;
+    data::dataset<T> split_train_, split_dev_;
+    const data::dataset<T>* split_source_ = nullptr;
+    std::size_t split_size_ = 0;
 
     // Staging for checkpoint (de)serialisation.
     std::array<std::vector<std::uint64_t>, 3> rng_words_;
