@@ -16,6 +16,7 @@
 
 #include "auxl/auxl.hpp"
 #include "auxl/gen/maxl.hpp"
+#include "auxl/gen/rl_aux.hpp"
 
 extern "C" {
 char* openblas_get_corename(void);
@@ -30,6 +31,51 @@ using mlp_model = nn::multi_task<mlp_trunk, nn::head<nn::dense<5>>, nn::head<nn:
 using maxl_gen = gen::maxl<gen::maxl_net_for<mlp_model>>;
 using maxl_fd = gen::maxl<gen::maxl_net_for<mlp_model>, gen::finite_difference_meta_gradient>;
 using sgd = optim::sgd<float>;
+using rl_gen = gen::rl_aux_for<mlp_model>;
+
+template <class Generator>
+Generator make_generator(bool weights = false) {
+    if constexpr (requires(Generator g) { g.blocks(); }) {
+        if constexpr (requires(Generator g) { g.policy(); }) {
+            gen::rl_aux_options ro;
+            ro.psi_per_class = 2;  // 5 primary classes x 2 = the auxiliary head's 10 outputs
+            ro.learn_weights = weights;
+            return Generator(ro);
+        } else {
+            gen::maxl_options mo;
+            mo.psi_per_class = 2;
+            return Generator(mo);
+        }
+    } else {
+        return Generator{};
+    }
+}
+
+/// One epoch of fit() over 1,024 random 784-pixel examples (8 steps at batch 128), per iteration.
+template <class Generator, class Rule, bool Weights = false>
+void BM_epoch(benchmark::State& state) {
+    openblas_set_num_threads(static_cast<int>(state.range(1)));
+    const std::size_t B = static_cast<std::size_t>(state.range(0));
+    data::dataset<float> d;
+    d.classes = 10;
+    d.example_shape = {784, 1, 1};
+    d.name = "random";
+    d.inputs = xt::xtensor<float, 2>::from_shape({1024, 784});
+    rng gen(3, "bench");
+    for (auto& v : d.inputs) v = float(gen.uniform());
+    for (std::size_t i = 0; i < 1024; ++i) d.labels.push_back(std::int32_t(gen.below(10)));
+    trainer_options o;
+    o.seed = 1;
+    o.batch_size = B;
+    o.focal_gamma = 0.0;
+    trainer<mlp_model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), make_generator<Generator>(Weights), Rule{},
+                                               sgd({.learning_rate = 0.01, .momentum = 0.9}), o);
+    std::size_t epochs = 0;
+    for (auto _ : state) {
+        ++epochs;
+        t.fit(d, {.epochs = epochs});
+    }
+}
 
 template <class Generator, class Rule>
 void BM_step(benchmark::State& state) {
@@ -39,13 +85,7 @@ void BM_step(benchmark::State& state) {
     o.seed = 1;
     o.batch_size = B;
     o.focal_gamma = 0.0;
-    Generator generator;
-    if constexpr (requires { generator.blocks(); }) {
-        gen::maxl_options mo;
-        mo.psi_per_class = 2;  // 5 primary classes x 2 = the auxiliary head's 10 outputs
-        generator = Generator(mo);
-    }
-    trainer<mlp_model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), generator, Rule{},
+    trainer<mlp_model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), make_generator<Generator>(), Rule{},
                                                sgd({.learning_rate = 0.01, .momentum = 0.9}), o);
     rng gen(2, "bench");
     std::vector<float> x(B * 784);
@@ -74,6 +114,12 @@ BENCHMARK(BM_step<gen::human_hierarchy, weight::cosine>)->Name("human+cosine")->
 BENCHMARK(BM_step<maxl_gen, weight::equal>)->Name("maxl+equal")->Apply(args);
 BENCHMARK(BM_step<maxl_gen, weight::cosine>)->Name("maxl+cosine")->Apply(args);
 BENCHMARK(BM_step<maxl_fd, weight::equal>)->Name("maxl-fd+equal")->Apply(args);
+// RL-AUX needs a dev set for its reward, so it is timed per epoch of fit(), beside STL's epoch.
+BENCHMARK(BM_epoch<gen::none, weight::equal>)->Name("epoch/stl")->Apply(args);
+BENCHMARK(BM_epoch<gen::human_hierarchy, weight::equal>)->Name("epoch/human+equal")->Apply(args);
+BENCHMARK(BM_epoch<maxl_gen, weight::equal>)->Name("epoch/maxl+equal")->Apply(args);
+BENCHMARK(BM_epoch<rl_gen, weight::equal>)->Name("epoch/rl_aux+equal")->Apply(args);
+BENCHMARK(BM_epoch<rl_gen, weight::equal, true>)->Name("epoch/rl_aux_w+equal")->Apply(args);
 
 class recording_reporter : public benchmark::ConsoleReporter {
 public:
@@ -107,6 +153,22 @@ int main(int argc, char** argv) {
                 continue;
             }
             std::printf(" %12.3f %7.2fx", it->second, it->second / stl->second);
+        }
+        std::printf("\n");
+    }
+    std::printf("\nms per epoch of fit() (1,024 examples, 8 steps; RL-AUX trains on 95%% of them and rewards on\n"
+                "the other 5%%); ratio to STL's epoch in the same run\n");
+    std::printf("%-22s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
+    for (const char* method : {"epoch/stl", "epoch/human+equal", "epoch/maxl+equal", "epoch/rl_aux+equal", "epoch/rl_aux_w+equal"}) {
+        std::printf("%-22s", method);
+        for (int threads : {1, 2}) {
+            const std::string suffix = "/batch:128/threads:" + std::to_string(threads);
+            auto it = reporter.ms.find(method + suffix), stl = reporter.ms.find("epoch/stl" + suffix);
+            if (it == reporter.ms.end() || stl == reporter.ms.end()) {
+                std::printf(" %12s %8s", "-", "-");
+                continue;
+            }
+            std::printf(" %12.2f %7.2fx", it->second, it->second / stl->second);
         }
         std::printf("\n");
     }

@@ -42,7 +42,8 @@ struct config {
     std::size_t seeds = 5;
     std::uint64_t first_seed = 1;
     std::string model = "mlp";
-    std::vector<std::string> methods = {"stl", "human+equal", "human+cosine", "maxl+equal", "maxl+cosine"};
+    std::vector<std::string> methods = {"stl",        "human+equal",  "human+cosine",
+                                        "maxl+equal", "maxl+cosine",  "rl_aux+equal", "rl_aux_w+equal"};
     double aux_weight = 1.0;
     double lr = 0.05;
     std::size_t batch = 128;
@@ -58,6 +59,7 @@ struct config {
     bool standardize = false;
     double focal = 0.0;  // the same loss for every method, so rows differ only in their auxiliary task
     gen::maxl_schedule maxl_schedule = gen::maxl_schedule::per_step;
+    gen::rl_schedule rl_schedule = gen::rl_schedule::single_pass;
 };
 
 void usage() {
@@ -67,12 +69,14 @@ void usage() {
                  "  --epochs N         (default 20)\n"
                  "  --seeds N          seeds per method (default 5); --seed S first seed (default 1)\n"
                  "  --model NAME       mlp (784-256-128, default) | cnn (conv32-pool-conv64-pool-dense128)\n"
-                 "  --methods LIST     comma-separated, default stl,human+equal,human+cosine,maxl+equal,maxl+cosine\n"
-                 "                     (known: stl, human+equal, human+cosine, human+cosine-gate, maxl+equal,\n"
-                 "                     maxl+cosine, maxl+cosine-gate; MAXL uses 10 generated classes: psi = 10 /\n"
-                 "                     primary classes)\n"
+                 "  --methods LIST     comma-separated, default stl,human+equal,human+cosine,maxl+equal,maxl+cosine,\n"
+                 "                     rl_aux+equal,rl_aux_w+equal (also: human+cosine-gate, maxl+cosine-gate).\n"
+                 "                     MAXL and RL-AUX use 10 auxiliary classes: psi = 10 / primary classes.\n"
+                 "                     RL-AUX holds out 5% of the training subset as its reward (dev) set.\n"
                  "  --focal G          focal gamma of every method's losses (default 0; MAXL's code uses 2)\n"
                  "  --maxl-schedule S  step (meta-update every batch, default) | epoch (a meta pass per epoch)\n"
+                 "  --rl-schedule S    single (train on sampled actions, default) | two-pass (paper: exploration\n"
+                 "                     pass, then a greedy pass)\n"
                  "  --aux-weight W     auxiliary weight lambda (default 1)\n"
                  "  --lr LR            initial learning rate, cosine-annealed to 0 (default 0.05)\n"
                  "  --batch N          batch size (default 128)\n"
@@ -128,6 +132,12 @@ config parse(int argc, char** argv) {
         else if (a == "--progress") c.progress = true;
         else if (a == "--standardize") c.standardize = true;
         else if (a == "--focal") c.focal = number(i);
+        else if (a == "--rl-schedule") {
+            const std::string v = value(i);
+            if (v == "single") c.rl_schedule = gen::rl_schedule::single_pass;
+            else if (v == "two-pass") c.rl_schedule = gen::rl_schedule::two_pass;
+            else raise<config_error>("fashion_hierarchy: --rl-schedule must be single or two-pass");
+        }
         else if (a == "--maxl-schedule") {
             const std::string v = value(i);
             if (v == "step") c.maxl_schedule = gen::maxl_schedule::per_step;
@@ -191,8 +201,10 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             options.focal_gamma = c.focal;
             gen::maxl_options maxl;
             maxl.schedule = c.maxl_schedule;
+            gen::rl_aux_options rl;
+            rl.schedule = c.rl_schedule;
             const optim::sgd<float> sgd({.learning_rate = c.lr, .momentum = 0.9, .weight_decay = 5e-4});
-            auto trainer = train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight, maxl);
+            auto trainer = train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight, maxl, rl);
             run_result r;
             std::visit(
                 [&](auto& t) {

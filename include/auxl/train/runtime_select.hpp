@@ -6,7 +6,8 @@
 // The result is a std::variant over the statically composed trainer types (each one a fully
 // static trainer inside), so a command-line tool can pick a method without virtual calls on the
 // training path.  Names: "stl", "human+equal", "human+cosine", "human+cosine-gate",
-// "maxl+equal", "maxl+cosine", "maxl+cosine-gate".  MAXL's generator network is the model's
+// "maxl+equal", "maxl+cosine", "maxl+cosine-gate", "rl_aux+equal" (labels only), "rl_aux_w+equal"
+// (labels and per-example weights).  MAXL's generator network is the model's
 // trunk plus a linear layer (gen::maxl_net_for<Model>); when maxl_options.psi is empty, ψ per
 // primary class is the auxiliary head's width divided by the number of primary classes.
 #pragma once
@@ -19,6 +20,7 @@
 #include "auxl/core/error.hpp"
 #include "auxl/gen/human_hierarchy.hpp"
 #include "auxl/gen/maxl.hpp"
+#include "auxl/gen/rl_aux.hpp"
 #include "auxl/gen/none.hpp"
 #include "auxl/train/trainer.hpp"
 #include "auxl/weight/cosine.hpp"
@@ -36,19 +38,29 @@ using any_trainer = std::variant<trainer<Model, gen::none, weight::equal, Optimi
                                  trainer<Model, gen::human_hierarchy, weight::cosine_gate, Optimizer>,
                                  trainer<Model, maxl_for<Model>, weight::equal, Optimizer>,
                                  trainer<Model, maxl_for<Model>, weight::cosine, Optimizer>,
-                                 trainer<Model, maxl_for<Model>, weight::cosine_gate, Optimizer>>;
+                                 trainer<Model, maxl_for<Model>, weight::cosine_gate, Optimizer>,
+                                 trainer<Model, gen::rl_aux_for<Model>, weight::equal, Optimizer>>;
 
 /// The method names make_trainer accepts.
 inline std::vector<std::string> method_names() {
-    return {"stl", "human+equal", "human+cosine", "human+cosine-gate", "maxl+equal", "maxl+cosine", "maxl+cosine-gate"};
+    return {"stl",        "human+equal",      "human+cosine",  "human+cosine-gate", "maxl+equal",
+            "maxl+cosine", "maxl+cosine-gate", "rl_aux+equal", "rl_aux_w+equal"};
 }
 
 /// A trainer for `method`; `aux_weight` is λ of the equal and cosine rules.
 template <class Model, class Optimizer>
 std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& method, const data::hierarchy& hierarchy,
                                                             const Optimizer& optimizer, const trainer_options& options,
-                                                            double aux_weight = 1.0, gen::maxl_options maxl = {}) {
+                                                            double aux_weight = 1.0, gen::maxl_options maxl = {},
+                                                            gen::rl_aux_options rl = {}) {
     using variant = any_trainer<Model, Optimizer>;
+    if (method == "rl_aux+equal" || method == "rl_aux_w+equal") {
+        if (rl.psi.empty()) rl.psi_per_class = Model::head_widths[1] / hierarchy.primary_classes();
+        rl.learn_weights = method == "rl_aux_w+equal";
+        using G = gen::rl_aux_for<Model>;
+        return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::equal, Optimizer>>, hierarchy, G{rl},
+                                         weight::equal{aux_weight}, optimizer, options);
+    }
     if (method.rfind("maxl+", 0) == 0) {
         if (maxl.psi.empty()) maxl.psi_per_class = Model::head_widths[1] / hierarchy.primary_classes();
         using G = maxl_for<Model>;
