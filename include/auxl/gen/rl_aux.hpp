@@ -81,6 +81,10 @@ struct rl_aux_options {
     double gamma = 0.99;                 ///< per example, as in the code (γ^B per batch)
     double gae_lambda = 0.95;            ///< per example (λ^B per batch)
     double baseline_decay = 0.9;         ///< REINFORCE moving-average baseline
+    /// Initial weight policy: a prior centred on this weight (bias of the weight head ∝
+    /// −(k − k₀)²/8 around the bin k₀ of the weight), so the weight-aware policy starts near the
+    /// labels-only method.  0 = the code's uniform start (mean weight ≈ 6, which hurt in our runs).
+    double initial_weight = 1.0;
 };
 
 /// Weight of bin k: 2^(8k/20 − 3), from 1/8 (k = 0) to 32 (k = 20); bin 10 is weight 2.
@@ -125,6 +129,15 @@ public:
         policy_ = std::make_unique<policy_type>(cap);
         rng init(setup.seed, "rl-init");
         policy_->init(init, nn::init_scheme::he_uniform);
+        if (options_.initial_weight > 0) {
+            const double k0 = (std::log2(options_.initial_weight) + 3.0) * 20.0 / 8.0;
+            for (const auto& seg : policy_->layout().segments()) {
+                if (seg.name != "head1.0.dense.bias") continue;
+                for (std::size_t k = 0; k < weight_bins; ++k) {
+                    policy_->parameters()[seg.offset + k] = T(-(double(k) - k0) * (double(k) - k0) / 8.0);
+                }
+            }
+        }
         policy_grad_ = policy_->make_arena();
         optimizer_ = optim::adam<T>({.learning_rate = options_.lr, .epsilon = 1e-5});  // SB3's Adam ε
         sampler_.reseed(setup.seed ^ 0x726c2d73616d706cull);
