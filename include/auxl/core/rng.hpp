@@ -7,7 +7,12 @@
 // std::uniform_real_distribution and std::normal_distribution differ between standard libraries.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -122,6 +127,25 @@ private:
     bool has_spare_normal_ = false;
     double spare_normal_ = 0.0;
 };
+
+/// The state of a stream as six 64-bit words (for checkpoints), and back.
+inline std::vector<std::uint64_t> rng_state_words(const rng& r) {
+    const auto s = r.save();
+    std::vector<std::uint64_t> w(s.words.begin(), s.words.end());
+    w.push_back(s.has_spare_normal ? 1 : 0);
+    std::uint64_t bits;
+    std::memcpy(&bits, &s.spare_normal, sizeof bits);
+    w.push_back(bits);
+    return w;
+}
+inline void restore_rng_words(rng& r, const std::vector<std::uint64_t>& w) {
+    if (w.size() != 6) throw std::runtime_error("auxl: an rng state needs 6 words, got " + std::to_string(w.size()));
+    rng::snapshot s;
+    std::copy_n(w.begin(), 4, s.words.begin());
+    s.has_spare_normal = w[4] != 0;
+    std::memcpy(&s.spare_normal, &w[5], sizeof(double));
+    r.restore(s);
+}
 
 /// Shuffles [first, last) with the Fisher-Yates algorithm and our own `below`, so the order is the
 /// same with every standard library (std::shuffle's algorithm is unspecified).

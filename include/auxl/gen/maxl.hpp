@@ -323,12 +323,12 @@ public:
     void visit_state(Visitor&& visit) {
         visit("parameters", net_.parameters());
         optimizer_.visit_state([&](const std::string& n, auto& value) { visit("optimizer/" + n, value); });
-        order_words_ = snapshot(meta_order_);
-        dropout_words_ = snapshot(meta_dropout_);
+        order_words_ = rng_state_words(meta_order_);
+        dropout_words_ = rng_state_words(meta_dropout_);
         visit("rng/meta_order", order_words_);
         visit("rng/meta_dropout", dropout_words_);
-        restore(meta_order_, order_words_);
-        restore(meta_dropout_, dropout_words_);
+        restore_rng_words(meta_order_, order_words_);
+        restore_rng_words(meta_dropout_, dropout_words_);
     }
 
 private:
@@ -364,23 +364,6 @@ private:
         metric_values_ = {block_entropy / double(B), batch_h / std::log(double(A)), agree / double(B)};
     }
 
-    static std::vector<std::uint64_t> snapshot(const rng& r) {
-        const auto s = r.save();
-        std::vector<std::uint64_t> w(s.words.begin(), s.words.end());
-        w.push_back(s.has_spare_normal);
-        std::uint64_t bits;
-        std::memcpy(&bits, &s.spare_normal, sizeof bits);
-        w.push_back(bits);
-        return w;
-    }
-    static void restore(rng& r, const std::vector<std::uint64_t>& w) {
-        if (w.size() != 6) raise<io_error>("auxl::gen::maxl: rng state has ", w.size(), " words, expected 6");
-        rng::snapshot s;
-        std::copy_n(w.begin(), 4, s.words.begin());
-        s.has_spare_normal = w[4] != 0;
-        std::memcpy(&s.spare_normal, &w[5], sizeof(double));
-        r.restore(s);
-    }
 
     maxl_options options_;
     const data::hierarchy* hierarchy_ = nullptr;

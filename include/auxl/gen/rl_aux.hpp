@@ -97,7 +97,8 @@ public:
     static constexpr std::size_t weight_bins = 21;
     using policy_type = nn::basic_multi_task<T, PolicyTrunk, nn::head<nn::dense<AuxClasses>>, nn::head<nn::dense<weight_bins>>,
                                              nn::head<nn::dense<1>>>;
-    static const char* name() { return "rl_aux"; }
+    /// "rl_aux" (labels only) or "rl_aux_w" (labels and weights).
+    const char* name() const { return options_.learn_weights ? "rl_aux_w" : "rl_aux"; }
     static constexpr std::size_t auxiliary_tasks = 1;
     static constexpr bool needs_dev_set = true;
 
@@ -305,13 +306,13 @@ public:
         visit("rollout/value", roll_value_);
         visit("rollout/batch_of", roll_batch_of_);
         visit("rollout/size", roll_size_);
-        for (auto* r : {&sampler_, &ppo_order_, &reward_rows_}) words_.push_back(snapshot(*r));
+        for (auto* r : {&sampler_, &ppo_order_, &reward_rows_}) words_.push_back(rng_state_words(*r));
         visit("rng/sampler", words_[0]);
         visit("rng/ppo_order", words_[1]);
         visit("rng/reward_rows", words_[2]);
-        restore(sampler_, words_[0]);
-        restore(ppo_order_, words_[1]);
-        restore(reward_rows_, words_[2]);
+        restore_rng_words(sampler_, words_[0]);
+        restore_rng_words(ppo_order_, words_[1]);
+        restore_rng_words(reward_rows_, words_[2]);
         words_.clear();
     }
 
@@ -498,23 +499,6 @@ private:
         roll_size_ = 0;
     }
 
-    static std::vector<std::uint64_t> snapshot(const rng& r) {
-        const auto s = r.save();
-        std::vector<std::uint64_t> w(s.words.begin(), s.words.end());
-        w.push_back(s.has_spare_normal);
-        std::uint64_t bits;
-        std::memcpy(&bits, &s.spare_normal, sizeof bits);
-        w.push_back(bits);
-        return w;
-    }
-    static void restore(rng& r, const std::vector<std::uint64_t>& w) {
-        if (w.size() != 6) raise<io_error>("auxl::gen::rl_aux: rng state has ", w.size(), " words, expected 6");
-        rng::snapshot s;
-        std::copy_n(w.begin(), 4, s.words.begin());
-        s.has_spare_normal = w[4] != 0;
-        std::memcpy(&s.spare_normal, &w[5], sizeof(double));
-        r.restore(s);
-    }
 
     rl_aux_options options_;
     const data::hierarchy* hierarchy_ = nullptr;

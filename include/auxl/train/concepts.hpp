@@ -59,9 +59,9 @@ concept Model = requires(M& m, const M& cm, const typename M::scalar_type* x, st
 };
 
 template <class G>
-concept LabelGenerator = requires(G& g, const generator_setup& setup, const batch<float>& b,
+concept LabelGenerator = requires(G& g, const G& cg, const generator_setup& setup, const batch<float>& b,
                                   std::span<auxiliary_targets<float>> targets) {
-    { G::name() } -> std::convertible_to<std::string>;
+    { cg.name() } -> std::convertible_to<std::string>;
     { G::auxiliary_tasks } -> std::convertible_to<std::size_t>;
     g.prepare(setup);
     g.generate(b, targets);

@@ -179,11 +179,12 @@ public:
     trainer(const trainer&) = delete;
     trainer& operator=(const trainer&) = delete;
 
-    static std::string method_name() {
+    /// "stl", or "<generator>+<rule>" (the generator's name may depend on its options).
+    std::string method_name() const {
         if constexpr (Generator::auxiliary_tasks == 0) {
-            return Generator::name();
+            return generator_.name();
         } else {
-            return std::string(Generator::name()) + "+" + Weighting::name();
+            return std::string(generator_.name()) + "+" + Weighting::name();
         }
     }
 
@@ -704,23 +705,11 @@ private:
         return streams[i];
     }
     void snapshot_rngs() {
-        for (std::size_t i = 0; i < rng_words_.size(); ++i) {
-            const auto s = stream(i)->save();
-            rng_words_[i].assign(s.words.begin(), s.words.end());
-            rng_words_[i].push_back(s.has_spare_normal ? 1 : 0);
-            std::uint64_t spare_bits;
-            std::memcpy(&spare_bits, &s.spare_normal, sizeof(spare_bits));
-            rng_words_[i].push_back(spare_bits);
-        }
+        for (std::size_t i = 0; i < rng_words_.size(); ++i) rng_words_[i] = rng_state_words(*stream(i));
     }
     void restore_rng(std::size_t i) {
-        const auto& w = rng_words_[i];
-        if (w.size() != 6) raise<io_error>("auxl: checkpoint rng stream ", i, " has ", w.size(), " words, expected 6");
-        rng::snapshot s;
-        std::copy_n(w.begin(), 4, s.words.begin());
-        s.has_spare_normal = w[4] != 0;
-        std::memcpy(&s.spare_normal, &w[5], sizeof(double));
-        stream(i)->restore(s);
+        if (rng_words_[i].size() != 6) raise<io_error>("auxl: checkpoint rng stream ", i, " has ", rng_words_[i].size(), " words, expected 6");
+        restore_rng_words(*stream(i), rng_words_[i]);
     }
 
     trainer_options options_;
