@@ -116,11 +116,10 @@ public:
     };
     /// Whether a policy asks for a dev set (reward batches of RL-AUX, upper levels of bi-level rules).
     static constexpr bool needs_dev_set = [] {
-        if constexpr (requires { Generator::needs_dev_set; }) {
-            return bool(Generator::needs_dev_set);
-        } else {
-            return false;
-        }
+        bool needs = false;
+        if constexpr (requires { Generator::needs_dev_set; }) needs = needs || bool(Generator::needs_dev_set);
+        if constexpr (requires { Weighting::needs_dev_set; }) needs = needs || bool(Weighting::needs_dev_set);
+        return needs;
     }();
 
     trainer(data::hierarchy hierarchy, Generator generator = {}, Weighting rule = {}, Optimizer optimizer = {},
@@ -157,6 +156,12 @@ public:
         ranges_.trunk_size = Model::trunk_parameter_count;
         ranges_.head_offset.assign(Model::head_offsets.begin(), Model::head_offsets.end());
         ranges_.head_size.assign(Model::head_sizes.begin(), Model::head_sizes.end());
+        for (const auto& m : model_.layout().modules()) {
+            if (m.offset >= Model::trunk_parameter_count) continue;
+            ranges_.trunk_module_offset.push_back(m.offset);
+            ranges_.trunk_module_size.push_back(m.extent);
+            ranges_.trunk_module_name.push_back(m.name);
+        }
         rule_.prepare(ranges_, auxiliary_count);
 
         train::generator_setup setup;
@@ -232,6 +237,15 @@ public:
         }
         return lookahead_;
     }
+    /// The batch of the last step (valid until the next step; its targets are current_targets()).
+    const train::batch<T>& last_batch() const { return last_batch_; }
+    /// The auxiliary targets the generator made for the current step (one per auxiliary head).
+    std::span<const train::auxiliary_targets<T>> current_targets() const {
+        return std::span<const train::auxiliary_targets<T>>(targets_.data(), auxiliary_count);
+    }
+    /// Parameter ranges of the model (trunk, modules, heads), as the rule sees them.
+    const train::parameter_ranges& ranges() const { return ranges_; }
+
     /// The dev set of the current fit (given, or split off the training set); null if none.
     const data::dataset<T>* dev_set() const { return dev_; }
 
@@ -260,6 +274,7 @@ public:
             raise<shape_error>("auxl::trainer::step: the generator needs fine labels and the batch has none");
         }
         const std::size_t B = b.size;
+        last_batch_ = b;
         for (auto& t : targets_) {
             t.type = train::auxiliary_targets<T>::kind::none;
             t.weights.clear();
@@ -316,6 +331,7 @@ public:
         if constexpr (requires { generator_.before_update(*this, b); }) generator_.before_update(*this, b);
         optimizer_.step(model_.parameters(), grad_);
         if constexpr (requires { generator_.after_update(*this, b); }) generator_.after_update(*this, b);
+        if constexpr (requires { rule_.after_update(*this, b); }) rule_.after_update(*this, b);
         ++step_;
 
         const auto weights = rule_.last_weights();
@@ -744,6 +760,7 @@ private:
     arena<T> lookahead_;
     bool lookahead_ready_ = false;
     std::unique_ptr<Model> scratch_;
+    train::batch<T> last_batch_;
     const data::dataset<T>* dev_ = nullptr;
     data::dataset<T> split_train_, split_dev_;
     const data::dataset<T>* split_source_ = nullptr;

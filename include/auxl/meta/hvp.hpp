@@ -1,0 +1,80 @@
+// auxl/meta/hvp.hpp — second-order products without autodiff (ALGORITHMS.md §8.0).
+//
+//   hessian_vector(params, v, gradient_at, out)   H v ≈ [∇L(w + εv) − ∇L(w − εv)] / 2ε, ε = 0.01/‖v‖
+//   neumann(v, apply_J, alpha, terms, out)         s = Σ_{j=0..J} (I − αJ)^j v
+//   clip_norm(g, max_norm)                         rescale g to at most max_norm
+// gradient_at(out) must compute the gradient at the *current* contents of `params` into out
+// (overwriting it) on a fixed batch with fixed dropout masks.  The parameters are restored from a
+// saved copy, never by subtracting (exact, bit for bit).  Cost of one HVP: two gradients.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "auxl/core/arena.hpp"
+
+namespace auxl::meta {
+
+template <class T>
+double norm(std::span<const T> v) {
+    double s = 0;
+    for (T x : v) s += double(x) * double(x);
+    return std::sqrt(s);
+}
+
+template <class T>
+double dot(std::span<const T> a, std::span<const T> b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) s += double(a[i]) * double(b[i]);
+    return s;
+}
+
+/// Rescales g so that ‖g‖ ≤ max_norm; returns the norm before clipping.
+template <class T>
+double clip_norm(std::span<T> g, double max_norm) {
+    const double n = norm<T>(g);
+    if (max_norm > 0 && n > max_norm) {
+        const T s = T(max_norm / n);
+        for (auto& x : g) x *= s;
+    }
+    return n;
+}
+
+/// out = H v by central differences of the gradient along v (out = 0 when v = 0).
+template <class T, class GradientAt>
+void hessian_vector(arena<T>& params, std::span<const T> v, GradientAt&& gradient_at, std::span<T> out,
+                    arena<T>& saved, arena<T>& scratch) {
+    const double n = norm(v);
+    if (n == 0) {
+        std::fill(out.begin(), out.end(), T(0));
+        return;
+    }
+    const T eps = T(0.01 / n);
+    saved = params;
+    if (scratch.size() != params.size()) scratch.resize(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) params[i] = saved[i] + eps * v[i];
+    gradient_at(out.data());
+    for (std::size_t i = 0; i < params.size(); ++i) params[i] = saved[i] - eps * v[i];
+    gradient_at(scratch.data());
+    params = saved;
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = (out[i] - scratch[i]) / (T(2) * eps);
+}
+
+/// s = Σ_{j=0..terms} (I − αJ)^j v, with apply_J(u, out) computing out = J u.  Approximates
+/// (αJ)⁻¹ v for a J whose spectrum lies in (0, 2/α).
+template <class T, class ApplyJ>
+void neumann(std::span<const T> v, ApplyJ&& apply_J, double alpha, std::size_t terms, std::span<T> s) {
+    std::vector<T> p(v.begin(), v.end()), jp(v.size());
+    std::copy(v.begin(), v.end(), s.begin());
+    for (std::size_t j = 0; j < terms; ++j) {
+        apply_J(std::span<const T>(p), std::span<T>(jp));
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            p[i] -= T(alpha) * jp[i];
+            s[i] += p[i];
+        }
+    }
+}
+
+}  // namespace auxl::meta

@@ -1,0 +1,328 @@
+// auxl/weight/module_aware.hpp — MAOAL: one learned importance per (auxiliary task, trunk module)
+// (Chen et al., NeurIPS 2022; ALGORITHMS.md §4 and §8.4).
+//
+// Lower level (every step): module m of the shared trunk moves along
+//   ĝ_m = ∇_m L_pri + Σ_k a_{k,m} ∇_m L_aux,k,   a = ReLU(ω), ω initialised to 1;
+// heads get their own task's gradient (primary unscaled, auxiliary head k ∇L_aux,k).
+// Upper level (every `interval` steps, default 20), on a dev batch:
+//   v = ∇_θ L_pri(dev);  s = Σ_{j=0..J} (I − α J)^j v  (J = 3 terms, α = the optimizer's current
+//   learning rate unless set), with J u = H_pri u + Σ_k H_k (a_k ⊙_module u) + λ_wd u — each H by
+//   central differences of that task's gradient on the step's training batch;
+//   ∇_ω_{k,m} = −α · 1[ω_{k,m} > 0] · ⟨s_m, ∇_m L_aux,k⟩   (closed-form mixed term);
+//   clip ‖∇_ω‖ to 10; SGD with momentum 0.9, lr 1e-3 on ω.
+// The α factor makes ∇_ω the implicit-function-theorem hypergradient in the limit of many terms
+// (s → (αJ)⁻¹ v); MAOAL's code uses α = 1 where the two coincide.  Dev data: the trainer's dev
+// split (needs_dev_set).  Cost: the per-task rows of the lower level, plus every `interval` steps
+// one dev gradient, K+1 task gradients and J·(K+1) Hessian-vector products (2 passes each).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <iomanip>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "auxl/core/arena.hpp"
+#include "auxl/core/error.hpp"
+#include "auxl/loss/softmax_cross_entropy.hpp"
+#include "auxl/meta/hvp.hpp"
+#include "auxl/train/types.hpp"
+
+namespace auxl::weight {
+
+struct module_aware_options {
+    std::size_t interval = 20;           ///< lower steps per upper step
+    std::size_t neumann_terms = 3;
+    std::optional<double> neumann_alpha; ///< default: the optimizer's current learning rate
+    double lr = 1e-3;                    ///< SGD on ω
+    double momentum = 0.9;
+    double clip = 10.0;                  ///< hypergradient norm clip
+    double initial = 1.0;                ///< ω at the start
+    std::size_t dev_batch = 256;         ///< dev examples per upper step (fewer if the dev set is smaller)
+};
+
+class module_aware {
+public:
+    static const char* name() { return "module_aware"; }
+    static constexpr bool needs_task_gradients = true;
+    static constexpr bool needs_dev_set = true;
+
+    module_aware() : module_aware(module_aware_options{}) {}
+    explicit module_aware(module_aware_options o) : opts_(std::move(o)) {
+        if (opts_.interval == 0) raise<config_error>("auxl::weight::module_aware: interval must be positive");
+    }
+
+    void prepare(const train::parameter_ranges& ranges, std::size_t auxiliary_tasks) {
+        K_ = auxiliary_tasks;
+        M_ = ranges.trunk_module_offset.size();
+        if (M_ == 0) raise<config_error>("auxl::weight::module_aware: the trunk has no module with parameters");
+        omega_.assign(K_ * M_, opts_.initial);
+        velocity_.assign(K_ * M_, 0.0);
+        weights_.assign(K_, 0.0);
+        module_names_ = ranges.trunk_module_name;
+        names_.clear();
+        for (std::size_t k = 0; k < K_; ++k)
+            for (std::size_t m = 0; m < M_; ++m) names_.push_back("a" + std::to_string(k + 1) + "_" + module_names_[m]);
+        values_.assign(K_ * M_, 0.0);
+        refresh_reports();
+    }
+
+    /// a_{k,m} = ReLU(ω_{k,m}).
+    double importance(std::size_t k, std::size_t m) const { return std::max(0.0, omega_[k * M_ + m]); }
+    std::span<const double> omega() const { return omega_; }
+
+    template <class T>
+    void combine(const T* rows, const train::parameter_ranges& ranges, T* out) {
+        const std::size_t P = ranges.total;
+        std::copy_n(rows, P, out);
+        for (std::size_t k = 0; k < K_; ++k) {
+            const T* g = rows + (k + 1) * P;
+            for (std::size_t m = 0; m < M_; ++m) {
+                const T a = T(importance(k, m));
+                if (a == T(0)) continue;
+                const std::size_t o = ranges.trunk_module_offset[m], e = o + ranges.trunk_module_size[m];
+                for (std::size_t i = o; i < e; ++i) out[i] += a * g[i];
+            }
+            const std::size_t h0 = ranges.head_offset[k + 1], h1 = h0 + ranges.head_size[k + 1];
+            for (std::size_t i = h0; i < h1; ++i) out[i] += g[i];
+        }
+    }
+
+    /// Upper level, every `interval` steps.
+    template <class Trainer, class T>
+    void after_update(Trainer& trainer, const train::batch<T>& b) {
+        if (++steps_ % opts_.interval != 0) return;
+        upper_step(trainer, b);
+    }
+
+    /// ∇_ω of the last upper step (K x M, row-major), for tests and logs.
+    std::span<const double> last_hypergradient() const { return hypergradient_; }
+
+    /// Runs one upper step on batch b now: the hypergradient, then the update of ω.
+    template <class Trainer, class T>
+    void upper_step(Trainer& trainer, const train::batch<T>& b) {
+        compute_hypergradient(trainer, b);
+        for (std::size_t i = 0; i < omega_.size(); ++i) {
+            velocity_[i] = opts_.momentum * velocity_[i] + hypergradient_[i];
+            omega_[i] -= opts_.lr * velocity_[i];
+        }
+        refresh_reports();
+    }
+
+    /// Sets ω_{k,m} (tests, warm starts).
+    void set_omega(std::size_t k, std::size_t m, double value) {
+        omega_.at(k * M_ + m) = value;
+        refresh_reports();
+    }
+
+    /// ∇_ω into last_hypergradient(), clipped, without changing ω.  b must be the batch of the
+    /// trainer's last step (its targets are the trainer's current ones).
+    template <class Trainer, class T>
+    void compute_hypergradient(Trainer& trainer, const train::batch<T>& b) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        const std::size_t P = Model::parameter_count;
+        const auto& ranges = trainer.ranges();
+        const auto& opt = trainer.optimizer().hyper_parameters();
+        const double alpha = opts_.neumann_alpha ? *opts_.neumann_alpha : trainer.optimizer().learning_rate();
+        const double wd = opt.weight_decay;
+        resize<T>(P);
+
+        // v = ∇ L_pri on a dev batch (evaluation mode).
+        dev_gradient(trainer, *buffers<T>().v);
+        // Per-task gradients at θ on the training batch (needed for the mixed term and by J).
+        auto task_gradient = [&](std::size_t task, T* out) {
+            model.forward(b.inputs, b.size, trainer.reuse_masks());
+            task_upstream(trainer, b, task);
+            std::fill_n(out, P, T(0));
+            model.backward_head(task, buffers<T>().dy.data(), std::span<T>(out, P));
+        };
+        auto& aux_grads = *buffers<T>().aux;
+        for (std::size_t k = 0; k < K_; ++k) task_gradient(k + 1, aux_grads.data() + k * P);
+
+        // J u = H_pri u + Σ_k H_k (a_k ⊙ u) + wd u.
+        auto apply_J = [&](std::span<const T> u, std::span<T> out) {
+            auto& scaled = *buffers<T>().scaled;
+            auto& hv = *buffers<T>().hv;
+            for (std::size_t i = 0; i < P; ++i) out[i] = T(wd) * u[i];
+            for (std::size_t task = 0; task <= K_; ++task) {
+                std::copy(u.begin(), u.end(), scaled.begin());
+                if (task > 0) scale_for_task(task - 1, ranges, scaled);
+                meta::hessian_vector(model.parameters(), std::span<const T>(scaled.data(), P),
+                                     [&](T* g) { task_gradient(task, g); }, std::span<T>(hv.data(), P), *buffers<T>().saved,
+                                     *buffers<T>().spare);
+                for (std::size_t i = 0; i < P; ++i) out[i] += hv[i];
+            }
+        };
+        auto& s = *buffers<T>().s;
+        meta::neumann(std::span<const T>(buffers<T>().v->data(), P), apply_J, alpha, opts_.neumann_terms, std::span<T>(s.data(), P));
+
+        // Closed-form mixed term, clip, momentum SGD on ω.
+        hypergradient_.assign(K_ * M_, 0.0);
+        for (std::size_t k = 0; k < K_; ++k) {
+            for (std::size_t m = 0; m < M_; ++m) {
+                if (omega_[k * M_ + m] <= 0) continue;
+                const std::size_t o = ranges.trunk_module_offset[m], e = o + ranges.trunk_module_size[m];
+                double d = 0;
+                for (std::size_t i = o; i < e; ++i) d += double(s[i]) * double(aux_grads[k * P + i]);
+                hypergradient_[k * M_ + m] = -alpha * d;
+            }
+        }
+        meta::clip_norm(std::span<double>(hypergradient_), opts_.clip);
+    }
+
+    /// The K x M importance matrix as a table (rows: auxiliary tasks, columns: trunk modules).
+    void print_importances(std::ostream& out) const {
+        out << std::left << std::setw(8) << "aux";
+        for (const auto& n : module_names_) out << std::setw(18) << n;
+        out << '\n';
+        for (std::size_t k = 0; k < K_; ++k) {
+            out << std::setw(8) << (k + 1);
+            for (std::size_t m = 0; m < M_; ++m) out << std::setw(18) << std::setprecision(4) << importance(k, m);
+            out << '\n';
+        }
+    }
+
+    std::span<const double> last_weights() const { return weights_; }
+    std::span<const std::string> metric_names() const { return names_; }
+    std::span<const double> metric_values() const { return values_; }
+
+    template <class Visitor>
+    void visit_state(Visitor&& visit) {
+        visit("omega", omega_);
+        visit("velocity", velocity_);
+        visit("steps", steps_);
+        refresh_reports();
+    }
+
+private:
+    template <class T>
+    struct workspace {
+        arena<T>* v = nullptr;
+        arena<T>* s = nullptr;
+        arena<T>* aux = nullptr;
+        arena<T>* scaled = nullptr;
+        arena<T>* hv = nullptr;
+        arena<T>* saved = nullptr;
+        arena<T>* spare = nullptr;
+        std::vector<T> dy;
+        std::vector<T> dev_x;
+        std::vector<std::int32_t> dev_y;
+    };
+    template <class T>
+    struct storage {
+        arena<T> v, s, aux, scaled, hv, saved, spare;
+        workspace<T> w;
+    };
+    template <class T>
+    storage<T>& store() {
+        if constexpr (std::is_same_v<T, float>) return float_store_;
+        else return double_store_;
+    }
+    template <class T>
+    workspace<T>& buffers() { return store<T>().w; }
+    template <class T>
+    void resize(std::size_t P) {
+        auto& st = store<T>();
+        for (auto* a : {&st.v, &st.s, &st.scaled, &st.hv, &st.spare})
+            if (a->size() != P) a->resize(P);
+        if (st.aux.size() != K_ * P) st.aux.resize(K_ * P);
+        st.w = workspace<T>{&st.v, &st.s, &st.aux, &st.scaled, &st.hv, &st.saved, &st.spare, std::move(st.w.dy),
+                            std::move(st.w.dev_x), std::move(st.w.dev_y)};
+    }
+
+    template <class T>
+    void scale_for_task(std::size_t k, const train::parameter_ranges& ranges, arena<T>& u) const {
+        // Trunk module m scaled by a_{k,m}; the auxiliary head k kept; everything else zero.
+        std::vector<char> keep(u.size(), 0);
+        for (std::size_t m = 0; m < M_; ++m) {
+            const std::size_t o = ranges.trunk_module_offset[m], e = o + ranges.trunk_module_size[m];
+            for (std::size_t i = o; i < e; ++i) u[i] *= T(importance(k, m)), keep[i] = 1;
+        }
+        const std::size_t h0 = ranges.head_offset[k + 1], h1 = h0 + ranges.head_size[k + 1];
+        for (std::size_t i = h0; i < h1; ++i) keep[i] = 1;
+        for (std::size_t i = 0; i < u.size(); ++i)
+            if (!keep[i]) u[i] = T(0);
+    }
+
+    // Upstream gradient of task `task`'s loss on the step's batch (the model's outputs are fresh).
+    template <class Trainer, class T>
+    void task_upstream(Trainer& trainer, const train::batch<T>& b, std::size_t task) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        auto& dy = buffers<T>().dy;
+        dy.resize(b.size * Model::head_widths[task]);
+        const auto& ce = trainer.loss();
+        if (task == 0) {
+            ce.value_and_gradient(model.output(0), b.size, Model::head_widths[0], loss::hard_targets{b.primary}, nullptr, dy.data());
+            return;
+        }
+        const auto& t = trainer.current_targets()[task - 1];
+        const T* w = t.weights.empty() ? nullptr : t.weights.data();
+        if (t.type == train::auxiliary_targets<T>::kind::hard) {
+            ce.value_and_gradient(model.output(task), b.size, Model::head_widths[task], loss::hard_targets{t.labels.data()}, w, dy.data());
+        } else if (t.type == train::auxiliary_targets<T>::kind::soft) {
+            ce.value_and_gradient(model.output(task), b.size, Model::head_widths[task], loss::soft_targets<T>{t.soft.data()}, w,
+                                  dy.data());
+        } else {
+            std::fill(dy.begin(), dy.end(), T(0));
+        }
+    }
+
+    template <class Trainer, class T>
+    void dev_gradient(Trainer& trainer, arena<T>& v) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        const auto* dev = trainer.dev_set();
+        if (!dev) raise<config_error>("auxl::weight::module_aware: no dev set for the upper level");
+        const std::size_t F = Model::input_size, chunk = model.max_batch();
+        const std::size_t n = std::min(opts_.dev_batch, dev->size());
+        auto& x = buffers<T>().dev_x;
+        auto& y = buffers<T>().dev_y;
+        auto& dy = buffers<T>().dy;
+        x.resize(chunk * F);
+        y.resize(chunk);
+        v.zero();
+        const auto& ce = trainer.loss();
+        for (std::size_t start = 0; start < n; start += chunk) {
+            const std::size_t m = std::min(chunk, n - start);
+            for (std::size_t r = 0; r < m; ++r) {
+                const std::size_t row = (dev_cursor_ + start + r) % dev->size();
+                std::copy_n(dev->inputs.data() + row * F, F, x.data() + r * F);
+                y[r] = trainer.hierarchy().primary_of(dev->labels[row]);
+            }
+            model.forward(x.data(), m);
+            dy.resize(m * Model::head_widths[0]);
+            // Each chunk's mean gradient weighted by its share of the dev batch.
+            ce.value_and_gradient(model.output(0), m, Model::head_widths[0], loss::hard_targets{y.data()}, nullptr, dy.data(),
+                                  T(double(m) / double(n)));
+            model.backward_head(0, dy.data(), v);
+        }
+        dev_cursor_ = (dev_cursor_ + n) % dev->size();
+    }
+
+    void refresh_reports() {
+        for (std::size_t k = 0; k < K_; ++k) {
+            double sum = 0;
+            for (std::size_t m = 0; m < M_; ++m) {
+                values_[k * M_ + m] = importance(k, m);
+                sum += importance(k, m);
+            }
+            weights_[k] = M_ ? sum / double(M_) : 0.0;
+        }
+    }
+
+    module_aware_options opts_;
+    std::size_t K_ = 0, M_ = 0, steps_ = 0, dev_cursor_ = 0;
+    std::vector<double> omega_, velocity_, weights_, values_, hypergradient_;
+    std::vector<std::string> names_, module_names_;
+    storage<float> float_store_;
+    storage<double> double_store_;
+};
+
+}  // namespace auxl::weight

@@ -1,0 +1,205 @@
+// meta/: Hessian-vector products against an exact Hessian, the Neumann series against a direct
+// solve, lookahead steps against the optimizers themselves; module-aware weighting: its
+// combination, its implicit hypergradient against a finite difference of the dev loss at the
+// lower-level fixed point, and its trainer integration.
+#include <doctest/doctest.h>
+
+#include <Eigen/Dense>
+
+#include <cmath>
+#include <sstream>
+#include <vector>
+
+#include "auxl/auxl.hpp"
+#include "auxl/meta/hvp.hpp"
+#include "auxl/meta/lookahead.hpp"
+#include "auxl/weight/module_aware.hpp"
+#include "gradcheck.hpp"
+#include "synthetic.hpp"
+
+using namespace auxl;
+
+namespace {
+using tiny_trunk = nn::sequential<nn::input<4>, nn::dense<4>, nn::tanh, nn::dense<3>, nn::tanh>;
+using tiny_model = nn::basic_multi_task<double, tiny_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<4>>>;
+}  // namespace
+
+TEST_CASE("central-difference Hessian-vector products match an exact Hessian") {
+    tiny_model model(6);
+    rng init(1, "init");
+    model.init(init, nn::init_scheme::xavier_normal);
+    rng data(1, "data");
+    const auto x = testing::random_vector(6 * 4, data);
+    const std::vector<std::int32_t> y = {0, 1, 1, 0, 1, 0};
+    loss::softmax_cross_entropy<double> ce;
+    const std::size_t P = tiny_model::parameter_count;
+    std::vector<double> dy(12);
+    auto gradient_at = [&](double* out) {
+        model.forward(x.data(), 6);
+        ce.value_and_gradient(model.output(0), 6, 2, loss::hard_targets{y.data()}, nullptr, dy.data());
+        std::fill_n(out, P, 0.0);
+        model.backward_head(0, dy.data(), std::span<double>(out, P));
+    };
+    // Exact Hessian, column by column: central differences of the analytic gradient with a tiny step.
+    auto& w = model.parameters();
+    std::vector<double> H(P * P), gp(P), gm(P);
+    for (std::size_t j = 0; j < P; ++j) {
+        const double saved = w[j];
+        w[j] = saved + 1e-5;
+        gradient_at(gp.data());
+        w[j] = saved - 1e-5;
+        gradient_at(gm.data());
+        w[j] = saved;
+        for (std::size_t i = 0; i < P; ++i) H[i * P + j] = (gp[i] - gm[i]) / 2e-5;
+    }
+    rng dir(2, "dir");
+    const auto v = testing::random_vector(P, dir);
+    std::vector<double> exact(P, 0.0);
+    for (std::size_t i = 0; i < P; ++i)
+        for (std::size_t j = 0; j < P; ++j) exact[i] += H[i * P + j] * v[j];
+    std::vector<double> hv(P);
+    arena<double> saved, spare;
+    const auto before = w;
+    meta::hessian_vector(w, std::span<const double>(v), gradient_at, std::span<double>(hv), saved, spare);
+    CHECK(std::equal(before.begin(), before.end(), w.begin()));  // parameters restored exactly
+    const double err = testing::relative_error(hv, exact);
+    MESSAGE("HVP relative error vs exact Hessian: " << err);
+    CHECK(err < 1e-4);
+}
+
+TEST_CASE("the Neumann series approaches (alpha J)^-1 v on a positive-definite case") {
+    Eigen::Matrix4d A;
+    A << 4, 1, 0, 0.5, 1, 3, 0.2, 0, 0, 0.2, 2, 0.3, 0.5, 0, 0.3, 1;
+    const Eigen::Vector4d v(1.0, -2.0, 0.5, 3.0);
+    const double alpha = 0.2;
+    std::vector<double> vv(v.data(), v.data() + 4), s(4);
+    auto apply = [&](std::span<const double> u, std::span<double> out) {
+        Eigen::Map<const Eigen::Vector4d> uu(u.data());
+        Eigen::Map<Eigen::Vector4d>(out.data()) = A * uu;
+    };
+    meta::neumann(std::span<const double>(vv), apply, alpha, 200, std::span<double>(s));
+    const Eigen::Vector4d direct = (alpha * A).ldlt().solve(v);
+    for (int i = 0; i < 4; ++i) CHECK(s[std::size_t(i)] == doctest::Approx(direct(i)).epsilon(1e-8));
+    // Three terms, as the methods use: a truncated but finite approximation.
+    meta::neumann(std::span<const double>(vv), apply, alpha, 3, std::span<double>(s));
+    CHECK(std::isfinite(s[0]));
+}
+
+TEST_CASE("a lookahead step equals the optimizer's own step and leaves its state alone") {
+    std::vector<double> w = {1.0, -0.5, 2.0}, g = {0.3, 0.1, -0.2}, out(3);
+    optim::sgd<double> sgd({.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+    sgd.step(w, g);  // some velocity first
+    meta::lookahead(sgd, std::span<const double>(w), std::span<const double>(g), std::span<double>(out));
+    auto copy = sgd;
+    auto w2 = w;
+    copy.step(w2, g);
+    for (int i = 0; i < 3; ++i) CHECK(out[std::size_t(i)] == doctest::Approx(w2[std::size_t(i)]).epsilon(1e-14));
+    optim::adam<double> adam({.learning_rate = 0.01, .weight_decay = 0.1, .decoupled_weight_decay = true});
+    adam.step(w, g);
+    meta::lookahead(adam, std::span<const double>(w), std::span<const double>(g), std::span<double>(out));
+    auto acopy = adam;
+    auto w3 = w;
+    acopy.step(w3, g);
+    for (int i = 0; i < 3; ++i) CHECK(out[std::size_t(i)] == doctest::Approx(w3[std::size_t(i)]).epsilon(1e-14));
+    CHECK(adam.steps_taken() == 1);
+}
+
+namespace {
+using mlp = nn::sequential<nn::input<20>, nn::dense<16>, nn::relu, nn::dense<16>, nn::relu>;
+using mlp_model = nn::multi_task<mlp, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
+}  // namespace
+
+TEST_CASE("module-aware combination scales each trunk module's auxiliary gradient by its importance") {
+    train::parameter_ranges r{10, 6, {6, 8}, {2, 2}, {0, 3}, {3, 3}, {"m0", "m1"}};
+    weight::module_aware rule;
+    rule.prepare(r, 1);
+    rule.set_omega(0, 0, 0.5);
+    rule.set_omega(0, 1, -2.0);  // ReLU: no auxiliary gradient in module 1
+    std::vector<float> rows(20, 0.0f), out(10);
+    for (std::size_t i = 0; i < 10; ++i) rows[i] = 1.0f;
+    for (std::size_t i = 10; i < 20; ++i) rows[i] = 2.0f;
+    rule.combine(rows.data(), r, out.data());
+    CHECK(out[0] == 2.0f);   // 1 + 0.5 · 2
+    CHECK(out[4] == 1.0f);   // module 1: a = 0
+    CHECK(out[6] == 1.0f);   // primary head: the primary row only
+    CHECK(out[8] == 3.0f);   // auxiliary head: its own gradient, unscaled (plus the primary row, zero in practice)
+    CHECK(rule.importance(0, 1) == 0.0);
+    std::ostringstream table;
+    rule.print_importances(table);
+    CHECK(table.str().find("m1") != std::string::npos);
+}
+
+namespace {
+data::dataset<double> random_set(std::size_t n, std::uint64_t seed) {
+    rng gen(seed, "set");
+    data::dataset<double> d;
+    d.name = "random";
+    d.classes = 4;
+    d.example_shape = {4, 1, 1};
+    d.inputs = xt::xtensor<double, 2>::from_shape({n, 4});
+    for (auto& v : d.inputs) v = gen.normal();
+    for (std::size_t i = 0; i < n; ++i) d.labels.push_back(std::int32_t(gen.below(4)));
+    return d;
+}
+}  // namespace
+
+TEST_CASE("module-aware hypergradient equals a finite difference of the dev loss at the lower-level fixed point") {
+    // Full-batch gradient descent with weight decay converges to θ*(ω); the implicit-function
+    // hypergradient (many Neumann terms) must match [L_dev(θ*(ω + δ)) − L_dev(θ*(ω − δ))] / 2δ.
+    const data::hierarchy h("pairs", {0, 0, 1, 1});
+    const auto train_set = random_set(16, 1), dev = random_set(16, 2);
+    weight::module_aware_options mo;
+    mo.interval = 1000000000;  // no automatic upper steps
+    mo.neumann_terms = 8000;
+    mo.neumann_alpha = 0.05;
+    mo.clip = 1e9;
+    trainer_options o;
+    o.seed = 3;
+    o.batch_size = 16;
+    o.init = nn::init_scheme::xavier_normal;
+    using T = trainer<tiny_model, gen::human_hierarchy, weight::module_aware, optim::sgd<double>>;
+    T t(h, gen::human_hierarchy{}, weight::module_aware{mo}, optim::sgd<double>({.learning_rate = 0.05, .weight_decay = 0.05}), o);
+    t.rule().set_omega(0, 0, 0.8);
+    t.rule().set_omega(0, 1, 1.3);
+    std::size_t epochs = 20000;
+    t.fit(train_set, {.epochs = epochs, .dev = &dev});
+    t.rule().compute_hypergradient(t, t.last_batch());
+    const std::vector<double> implicit(t.rule().last_hypergradient().begin(), t.rule().last_hypergradient().end());
+    std::vector<double> numeric;
+    const double delta = 1e-3;
+    for (std::size_t m = 0; m < 2; ++m) {
+        const double w0 = t.rule().omega()[m];
+        t.rule().set_omega(0, m, w0 + delta);
+        t.fit(train_set, {.epochs = epochs += 20000, .dev = &dev});
+        const double up = t.evaluate(dev).primary_loss();
+        t.rule().set_omega(0, m, w0 - delta);
+        t.fit(train_set, {.epochs = epochs += 20000, .dev = &dev});
+        const double down = t.evaluate(dev).primary_loss();
+        t.rule().set_omega(0, m, w0);
+        t.fit(train_set, {.epochs = epochs += 20000, .dev = &dev});
+        numeric.push_back((up - down) / (2 * delta));
+    }
+    MESSAGE("implicit hypergradient " << implicit[0] << ", " << implicit[1] << "; finite difference " << numeric[0] << ", "
+                                      << numeric[1]);
+    CHECK(std::abs(numeric[0]) + std::abs(numeric[1]) > 1e-4);  // ω matters at this fixed point
+    CHECK(testing::relative_error(implicit, numeric) < 2e-2);
+}
+
+TEST_CASE("module-aware weighting trains inside the trainer, updates its importances and logs them") {
+    const auto data = testing::blobs(200, 3);
+    const auto parity = data::hierarchy::fashion_parity2();
+    weight::module_aware_options mo;
+    mo.interval = 3;
+    trainer_options o;
+    o.seed = 3;
+    o.batch_size = 32;
+    trainer<mlp_model, gen::human_hierarchy, weight::module_aware, optim::sgd<float>> t(
+        parity, gen::human_hierarchy{}, weight::module_aware{mo}, optim::sgd<float>({.learning_rate = 0.05, .momentum = 0.9}), o);
+    const auto report = t.fit(data, {.epochs = 3});
+    CHECK(t.rule().omega()[0] != 1.0);  // the upper level ran and moved ω
+    REQUIRE(report.metric_names.size() == 2);
+    CHECK(report.metric_names[0] == "a1_trunk.0.dense");
+    CHECK(std::isfinite(report.metric_values[1]));
+    CHECK(t.dev_set() != nullptr);
+    CHECK(t.dev_set()->size() == 10);  // 5 % of 200
+}
