@@ -203,3 +203,57 @@ TEST_CASE("module-aware weighting trains inside the trainer, updates its importa
     CHECK(t.dev_set() != nullptr);
     CHECK(t.dev_set()->size() == 10);  // 5 % of 200
 }
+
+#include "auxl/weight/transference.hpp"
+
+namespace {
+// Two auxiliary tasks: the fine class (helpful) and a fixed random label per example (harmful:
+// memorising noise pulls the shared trunk away from the primary task).
+struct helpful_and_harmful {
+    static const char* name() { return "two"; }
+    static constexpr std::size_t auxiliary_tasks = 2;
+    const data::hierarchy* h = nullptr;
+    void prepare(const train::generator_setup& s) { h = s.hierarchy; }
+    template <class T>
+    void generate(const train::batch<T>& b, std::span<train::auxiliary_targets<T>> t) {
+        t[0].type = t[1].type = train::auxiliary_targets<T>::kind::hard;
+        for (std::size_t i = 0; i < b.size; ++i) {
+            t[0].labels[i] = h->block_index_of(b.fine[i]);
+            t[1].labels[i] = std::int32_t((std::uint64_t(b.rows[i]) * 2654435761u >> 7) % 10);
+        }
+    }
+};
+using three_heads = nn::multi_task<mlp, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+}  // namespace
+
+TEST_CASE("transference prefers the helpful auxiliary and logs positive transference for it, lower for the harmful one") {
+    const auto data = testing::blobs(320, 5, 20, 1.2);
+    const auto parity = data::hierarchy::fashion_parity2();
+    trainer_options o;
+    o.seed = 5;
+    o.batch_size = 32;
+    trainer<three_heads, helpful_and_harmful, weight::transference, optim::sgd<float>> t(
+        parity, helpful_and_harmful{}, weight::transference{}, optim::sgd<float>({.learning_rate = 0.05, .momentum = 0.9}), o);
+    REQUIRE(t.rule().candidates().size() == 4);  // primary, all, aux1, aux2
+    struct collect {
+        trainer<three_heads, helpful_and_harmful, weight::transference, optim::sgd<float>>* t;
+        double z1 = 0, z2 = 0, steps = 0;
+        std::vector<double> chosen = std::vector<double>(4, 0.0);
+        void on_step_end(const train::step_report&) {
+            const auto v = t->rule().metric_values();
+            z1 += v[0];
+            z2 += v[1];
+            for (std::size_t c = 0; c < 4; ++c) chosen[c] += v[2 + c];
+            ++steps;
+        }
+    } log{&t};
+    t.fit(data, {.epochs = 8}, log);
+    MESSAGE("mean transference: helpful " << log.z1 / log.steps << ", harmful " << log.z2 / log.steps
+                                          << "; chosen shares primary/all/aux1/aux2: " << log.chosen[0] / log.steps << " "
+                                          << log.chosen[1] / log.steps << " " << log.chosen[2] / log.steps << " "
+                                          << log.chosen[3] / log.steps);
+    CHECK(log.z1 > 0);
+    CHECK(log.z1 > log.z2);
+    CHECK(log.z2 < 0);
+    CHECK(log.chosen[2] > log.chosen[3]);
+}

@@ -75,9 +75,11 @@ concept WeightingRule = requires(W& w, const W& cw, const parameter_ranges& rang
     { cw.last_weights() } -> std::convertible_to<std::span<const double>>;
     { cw.metric_names() } -> std::convertible_to<std::span<const std::string>>;
     { cw.metric_values() } -> std::convertible_to<std::span<const double>>;
-} && (W::needs_task_gradients ? requires(W& w, const float* rows, const parameter_ranges& ranges, float* out) {
-    w.combine(rows, ranges, out);
-} : requires(const W& cw, std::size_t k) {
+} && (W::needs_task_gradients ? (requires { W::needs_trainer_in_combine; } ||
+                                 requires(W& w, const float* rows, const parameter_ranges& ranges, float* out) {
+                                     w.combine(rows, ranges, out);
+                                 })
+                              : requires(const W& cw, std::size_t k) {
     { cw.auxiliary_weight(k) } -> std::convertible_to<double>;
 });
 

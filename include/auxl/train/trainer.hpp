@@ -317,7 +317,11 @@ public:
                 model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
                 ++backward_passes_;
             }
-            rule_.combine(rows_.data(), ranges_, grad_.data());
+            if constexpr (requires { Weighting::needs_trainer_in_combine; }) {
+                rule_.combine_with(*this, rows_.data(), ranges_, grad_.data());
+            } else {
+                rule_.combine(rows_.data(), ranges_, grad_.data());
+            }
         } else {
             grad_.zero();
             model_.backward(upstream, grad_);
