@@ -66,8 +66,15 @@ public:
         weights_.assign(K_, 0.0);
         module_names_ = ranges.trunk_module_name;
         names_.clear();
-        for (std::size_t k = 0; k < K_; ++k)
-            for (std::size_t m = 0; m < M_; ++m) names_.push_back("a" + std::to_string(k + 1) + "_" + module_names_[m]);
+        for (std::size_t k = 0; k < K_; ++k) {
+            for (std::size_t m = 0; m < M_; ++m) {
+                std::string n = "a";  // built by appending: g++ 12 warns falsely on "a" + std::string
+                n += std::to_string(k + 1);
+                n += '_';
+                n += module_names_[m];
+                names_.push_back(std::move(n));
+            }
+        }
         values_.assign(K_ * M_, 0.0);
         refresh_reports();
     }
