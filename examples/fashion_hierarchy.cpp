@@ -42,8 +42,11 @@ struct config {
     std::size_t seeds = 5;
     std::uint64_t first_seed = 1;
     std::string model = "mlp";
-    std::vector<std::string> methods = {"stl",        "human+equal",  "human+cosine",
-                                        "maxl+equal", "maxl+cosine",  "rl_aux+equal", "rl_aux_w+equal"};
+    std::vector<std::string> methods = {"stl",
+                                        "human+equal",        "human+cosine",      "human+module_aware",
+                                        "human+transference", "maxl+equal",        "maxl+cosine",
+                                        "maxl+module_aware",  "maxl+transference", "rl_aux+equal",
+                                        "rl_aux_w+equal"};
     double aux_weight = 1.0;
     double lr = 0.05;
     std::size_t batch = 128;
@@ -69,10 +72,11 @@ void usage() {
                  "  --epochs N         (default 20)\n"
                  "  --seeds N          seeds per method (default 5); --seed S first seed (default 1)\n"
                  "  --model NAME       mlp (784-256-128, default) | cnn (conv32-pool-conv64-pool-dense128)\n"
-                 "  --methods LIST     comma-separated, default stl,human+equal,human+cosine,maxl+equal,maxl+cosine,\n"
-                 "                     rl_aux+equal,rl_aux_w+equal (also: human+cosine-gate, maxl+cosine-gate).\n"
+                 "  --methods LIST     comma-separated; default: stl and the generators human, maxl with the rules\n"
+                 "                     equal, cosine, module_aware, transference, plus rl_aux+equal and\n"
+                 "                     rl_aux_w+equal (also: human+cosine-gate, maxl+cosine-gate).\n"
                  "                     MAXL and RL-AUX use 10 auxiliary classes: psi = 10 / primary classes.\n"
-                 "                     RL-AUX holds out 5% of the training subset as its reward (dev) set.\n"
+                 "                     RL-AUX and module_aware hold out 5% of the training subset as a dev set.\n"
                  "  --focal G          focal gamma of every method's losses (default 0; MAXL's code uses 2)\n"
                  "  --maxl-schedule S  step (meta-update every batch, default) | epoch (a meta pass per epoch)\n"
                  "  --rl-schedule S    single (train on sampled actions, default) | two-pass (paper: exploration\n"

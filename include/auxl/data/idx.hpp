@@ -104,7 +104,10 @@ inline idx_array read_idx(const std::filesystem::path& path) {
         raise<io_error>("auxl::data::read_idx: ", name, " field data: expected ", count, " bytes for dimensions",
                         [&] {
                             std::string s;
-                            for (auto d : out.dims) s += " " + std::to_string(d);
+                            for (auto d : out.dims) {
+                                s += ' ';
+                                s += std::to_string(d);
+                            }
                             return s;
                         }(),
                         ", found ", bytes.size() - header, bytes.size() - header < count ? " (truncated)" : " (trailing bytes)");

@@ -7,7 +7,8 @@
 // static trainer inside), so a command-line tool can pick a method without virtual calls on the
 // training path.  Names: "stl", "human+equal", "human+cosine", "human+cosine-gate",
 // "maxl+equal", "maxl+cosine", "maxl+cosine-gate", "rl_aux+equal" (labels only), "rl_aux_w+equal"
-// (labels and per-example weights).  MAXL's generator network is the model's
+// (labels and per-example weights), "human+module_aware", "human+transference",
+// "maxl+module_aware", "maxl+transference".  (module_aware and transference ignore aux_weight.)  MAXL's generator network is the model's
 // trunk plus a linear layer (gen::maxl_net_for<Model>); when maxl_options.psi is empty, ψ per
 // primary class is the auxiliary head's width divided by the number of primary classes.
 #pragma once
@@ -25,6 +26,8 @@
 #include "auxl/train/trainer.hpp"
 #include "auxl/weight/cosine.hpp"
 #include "auxl/weight/equal.hpp"
+#include "auxl/weight/module_aware.hpp"
+#include "auxl/weight/transference.hpp"
 
 namespace auxl::train {
 
@@ -36,15 +39,21 @@ using any_trainer = std::variant<trainer<Model, gen::none, weight::equal, Optimi
                                  trainer<Model, gen::human_hierarchy, weight::equal, Optimizer>,
                                  trainer<Model, gen::human_hierarchy, weight::cosine, Optimizer>,
                                  trainer<Model, gen::human_hierarchy, weight::cosine_gate, Optimizer>,
+                                 trainer<Model, gen::human_hierarchy, weight::module_aware, Optimizer>,
+                                 trainer<Model, gen::human_hierarchy, weight::transference, Optimizer>,
                                  trainer<Model, maxl_for<Model>, weight::equal, Optimizer>,
                                  trainer<Model, maxl_for<Model>, weight::cosine, Optimizer>,
                                  trainer<Model, maxl_for<Model>, weight::cosine_gate, Optimizer>,
+                                 trainer<Model, maxl_for<Model>, weight::module_aware, Optimizer>,
+                                 trainer<Model, maxl_for<Model>, weight::transference, Optimizer>,
                                  trainer<Model, gen::rl_aux_for<Model>, weight::equal, Optimizer>>;
 
 /// The method names make_trainer accepts.
 inline std::vector<std::string> method_names() {
-    return {"stl",        "human+equal",      "human+cosine",  "human+cosine-gate", "maxl+equal",
-            "maxl+cosine", "maxl+cosine-gate", "rl_aux+equal", "rl_aux_w+equal"};
+    return {"stl",
+            "human+equal",       "human+cosine",      "human+cosine-gate", "human+module_aware", "human+transference",
+            "maxl+equal",        "maxl+cosine",       "maxl+cosine-gate",  "maxl+module_aware",  "maxl+transference",
+            "rl_aux+equal",      "rl_aux_w+equal"};
 }
 
 /// A trainer for `method`; `aux_weight` is λ of the equal and cosine rules.
@@ -76,6 +85,14 @@ std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& m
             return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::cosine_gate, Optimizer>>, hierarchy,
                                              G{maxl}, weight::cosine_gate{aux_weight}, optimizer, options);
         }
+        if (method == "maxl+module_aware") {
+            return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::module_aware, Optimizer>>, hierarchy,
+                                             G{maxl}, weight::module_aware{}, optimizer, options);
+        }
+        if (method == "maxl+transference") {
+            return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::transference, Optimizer>>, hierarchy,
+                                             G{maxl}, weight::transference{}, optimizer, options);
+        }
     }
     if (method == "stl") {
         return std::make_unique<variant>(std::in_place_type<trainer<Model, gen::none, weight::equal, Optimizer>>, hierarchy,
@@ -88,6 +105,16 @@ std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& m
     if (method == "human+cosine") {
         return std::make_unique<variant>(std::in_place_type<trainer<Model, gen::human_hierarchy, weight::cosine, Optimizer>>,
                                          hierarchy, gen::human_hierarchy{}, weight::cosine{aux_weight}, optimizer, options);
+    }
+    if (method == "human+module_aware") {
+        return std::make_unique<variant>(
+            std::in_place_type<trainer<Model, gen::human_hierarchy, weight::module_aware, Optimizer>>, hierarchy,
+            gen::human_hierarchy{}, weight::module_aware{}, optimizer, options);
+    }
+    if (method == "human+transference") {
+        return std::make_unique<variant>(
+            std::in_place_type<trainer<Model, gen::human_hierarchy, weight::transference, Optimizer>>, hierarchy,
+            gen::human_hierarchy{}, weight::transference{}, optimizer, options);
     }
     if (method == "human+cosine-gate") {
         return std::make_unique<variant>(

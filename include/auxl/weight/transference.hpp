@@ -48,11 +48,15 @@ public:
         K_ = auxiliary_tasks;
         candidate_names_ = {"primary"};
         if (K_ > 1) candidate_names_.push_back("all");
-        for (std::size_t k = 0; k < K_; ++k) candidate_names_.push_back("aux" + std::to_string(k + 1));
+        for (std::size_t k = 0; k < K_; ++k) candidate_names_.push_back(numbered("aux", k + 1));
         if (opts_.include_gcs_candidate) candidate_names_.push_back("gcs");
         names_.clear();
-        for (std::size_t k = 0; k < K_; ++k) names_.push_back("Z" + std::to_string(k + 1));
-        for (const auto& c : candidate_names_) names_.push_back("chose_" + c);
+        for (std::size_t k = 0; k < K_; ++k) names_.push_back(numbered("Z", k + 1));
+        for (const auto& c : candidate_names_) {
+            std::string n = "chose_";
+            n += c;
+            names_.push_back(std::move(n));
+        }
         values_.assign(names_.size(), 0.0);
         weights_.assign(K_, 0.0);
         candidate_weights_.assign(candidate_names_.size() * std::max<std::size_t>(K_, 1), 0.0);
@@ -128,6 +132,13 @@ public:
     std::span<const std::string> candidates() const { return candidate_names_; }
 
 private:
+    // prefix + number, appended (g++ 12 warns falsely on "literal" + std::string).
+    static std::string numbered(const char* prefix, std::size_t k) {
+        std::string n = prefix;
+        n += std::to_string(k);
+        return n;
+    }
+
     // Primary row everywhere, plus w_k · V_k on the trunk and V_k on auxiliary head k.
     template <class T>
     void build_direction(const T* rows, const train::parameter_ranges& ranges, std::span<const double> w, T* out) const {
