@@ -17,6 +17,8 @@
 #include "auxl/auxl.hpp"
 #include "auxl/gen/maxl.hpp"
 #include "auxl/gen/rl_aux.hpp"
+#include "auxl/weight/module_aware.hpp"
+#include "auxl/weight/transference.hpp"
 
 extern "C" {
 char* openblas_get_corename(void);
@@ -111,12 +113,16 @@ void args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_step<gen::none, weight::equal>)->Name("stl")->Apply(args);
 BENCHMARK(BM_step<gen::human_hierarchy, weight::equal>)->Name("human+equal")->Apply(args);
 BENCHMARK(BM_step<gen::human_hierarchy, weight::cosine>)->Name("human+cosine")->Apply(args);
+BENCHMARK(BM_step<gen::human_hierarchy, weight::transference>)->Name("human+transference")->Apply(args);
 BENCHMARK(BM_step<maxl_gen, weight::equal>)->Name("maxl+equal")->Apply(args);
 BENCHMARK(BM_step<maxl_gen, weight::cosine>)->Name("maxl+cosine")->Apply(args);
 BENCHMARK(BM_step<maxl_fd, weight::equal>)->Name("maxl-fd+equal")->Apply(args);
 // RL-AUX needs a dev set for its reward, so it is timed per epoch of fit(), beside STL's epoch.
 BENCHMARK(BM_epoch<gen::none, weight::equal>)->Name("epoch/stl")->Apply(args);
 BENCHMARK(BM_epoch<gen::human_hierarchy, weight::equal>)->Name("epoch/human+equal")->Apply(args);
+BENCHMARK(BM_epoch<gen::human_hierarchy, weight::cosine>)->Name("epoch/human+cosine")->Apply(args);
+BENCHMARK(BM_epoch<gen::human_hierarchy, weight::module_aware>)->Name("epoch/human+module_aware")->Apply(args);
+BENCHMARK(BM_epoch<gen::human_hierarchy, weight::transference>)->Name("epoch/human+transference")->Apply(args);
 BENCHMARK(BM_epoch<maxl_gen, weight::equal>)->Name("epoch/maxl+equal")->Apply(args);
 BENCHMARK(BM_epoch<rl_gen, weight::equal>)->Name("epoch/rl_aux+equal")->Apply(args);
 BENCHMARK(BM_epoch<rl_gen, weight::equal, true>)->Name("epoch/rl_aux_w+equal")->Apply(args);
@@ -142,9 +148,9 @@ int main(int argc, char** argv) {
     recording_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     std::printf("\nms per training step, MLP 784-256-128 (+heads 5, 10), batch 128; ratio to STL in the same run\n");
-    std::printf("%-16s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
-    for (const char* method : {"stl", "human+equal", "human+cosine", "maxl+equal", "maxl+cosine", "maxl-fd+equal"}) {
-        std::printf("%-16s", method);
+    std::printf("%-20s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
+    for (const char* method : {"stl", "human+equal", "human+cosine", "human+transference", "maxl+equal", "maxl+cosine", "maxl-fd+equal"}) {
+        std::printf("%-20s", method);
         for (int threads : {1, 2}) {
             const std::string suffix = "/batch:128/threads:" + std::to_string(threads);
             auto it = reporter.ms.find(method + suffix), stl = reporter.ms.find("stl" + suffix);
@@ -158,9 +164,10 @@ int main(int argc, char** argv) {
     }
     std::printf("\nms per epoch of fit() (1,024 examples, 8 steps; RL-AUX trains on 95%% of them and rewards on\n"
                 "the other 5%%); ratio to STL's epoch in the same run\n");
-    std::printf("%-22s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
-    for (const char* method : {"epoch/stl", "epoch/human+equal", "epoch/maxl+equal", "epoch/rl_aux+equal", "epoch/rl_aux_w+equal"}) {
-        std::printf("%-22s", method);
+    std::printf("%-26s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
+    for (const char* method : {"epoch/stl", "epoch/human+equal", "epoch/human+cosine", "epoch/human+module_aware",
+                               "epoch/human+transference", "epoch/maxl+equal", "epoch/rl_aux+equal", "epoch/rl_aux_w+equal"}) {
+        std::printf("%-26s", method);
         for (int threads : {1, 2}) {
             const std::string suffix = "/batch:128/threads:" + std::to_string(threads);
             auto it = reporter.ms.find(method + suffix), stl = reporter.ms.find("epoch/stl" + suffix);

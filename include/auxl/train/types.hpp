@@ -45,11 +45,11 @@ struct auxiliary_targets {
 struct parameter_ranges {
     std::size_t total = 0;                   ///< arena size P
     std::size_t trunk_size = 0;              ///< the shared trunk is [0, trunk_size)
-    std::vector<std::size_t> head_offset;    ///< head k is [head_offset[k], head_offset[k] + head_size[k])
-    std::vector<std::size_t> head_size;
+    std::vector<std::size_t> head_offset{};  ///< head k is [head_offset[k], head_offset[k] + head_size[k])
+    std::vector<std::size_t> head_size{};
     /// Modules of the shared trunk (layers that own parameters), in arena order.
-    std::vector<std::size_t> trunk_module_offset, trunk_module_size;
-    std::vector<std::string> trunk_module_name;
+    std::vector<std::size_t> trunk_module_offset{}, trunk_module_size{};
+    std::vector<std::string> trunk_module_name{};
 };
 
 /// Per-task loss values of one step (task 0 = primary).
