@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages auxl needs to build, test and run its examples.
 # Idempotent: packages already present are skipped, so running it twice costs one dpkg query.
-# Works as root or through sudo.  Usage: scripts/setup.sh [--bench]
-#   --bench  also installs what the benchmarks need (Google Benchmark).
+# Works as root or through sudo.  Usage: scripts/setup.sh [--plots]
+#   --plots  also installs matplotlib with pip (for scripts/plot_affinity.py); not needed to build or test.
 set -eu
 
 packages="build-essential cmake pkg-config libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev \
@@ -16,8 +16,18 @@ for p in $packages; do
     fi
 done
 
+install_plots() {
+    if python3 -c "import matplotlib" 2>/dev/null; then
+        echo "auxl setup: matplotlib present"
+    else
+        echo "auxl setup: installing matplotlib with pip"
+        python3 -m pip install --quiet matplotlib
+    fi
+}
+
 if [ -z "$missing" ]; then
     echo "auxl setup: all Debian packages present"
+    if [ "${1:-}" = "--plots" ]; then install_plots; fi
     exit 0
 fi
 
@@ -35,3 +45,4 @@ export DEBIAN_FRONTEND=noninteractive
 $as_root apt-get update -qq
 # shellcheck disable=SC2086
 $as_root apt-get install -y -qq --no-install-recommends $missing
+if [ "${1:-}" = "--plots" ]; then install_plots; fi

@@ -16,6 +16,8 @@
 #include "auxl/weight/module_aware.hpp"
 #include "gradcheck.hpp"
 #include "synthetic.hpp"
+#include "temp_dir.hpp"
+#include <fstream>
 
 using namespace auxl;
 
@@ -256,4 +258,33 @@ TEST_CASE("transference prefers the helpful auxiliary and logs positive transfer
     CHECK(log.z1 > log.z2);
     CHECK(log.z2 < 0);
     CHECK(log.chosen[2] > log.chosen[3]);
+}
+
+#include "auxl/train/transference_probe.hpp"
+
+TEST_CASE("the transference probe measures per-epoch affinity for any composition") {
+    const auto data = testing::blobs(320, 6, 20, 1.2);
+    const auto parity = data::hierarchy::fashion_parity2();
+    trainer_options o;
+    o.seed = 6;
+    o.batch_size = 32;
+    trainer<three_heads, helpful_and_harmful, weight::equal, optim::sgd<float>> t(
+        parity, helpful_and_harmful{}, weight::equal{}, optim::sgd<float>({.learning_rate = 0.05, .momentum = 0.9}), o);
+    testing::temp_dir dir;
+    train::transference_probe probe(dir / "affinity.csv", 1, /*plain_step=*/true);
+    t.fit(data, {.epochs = 6}, probe);
+    REQUIRE(probe.table().size() == 6);
+    double helpful = 0, harmful = 0;
+    for (const auto& row : probe.table()) {
+        REQUIRE(row.size() == 3);
+        helpful += row[1];
+        harmful += row[2];
+    }
+    MESSAGE("mean affinity over 6 epochs: helpful " << helpful / 6 << ", harmful " << harmful / 6);
+    CHECK(helpful > harmful);
+    CHECK(helpful > 0);
+    std::ifstream csv(dir / "affinity.csv");
+    std::string header;
+    std::getline(csv, header);
+    CHECK(header == "epoch,Z1,Z2");
 }
