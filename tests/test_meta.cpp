@@ -288,3 +288,22 @@ TEST_CASE("the transference probe measures per-epoch affinity for any compositio
     std::getline(csv, header);
     CHECK(header == "epoch,Z1,Z2");
 }
+
+TEST_CASE("module-aware importances learn to favour a helpful auxiliary over a harmful one in every module") {
+    const auto data = testing::blobs(400, 7, 20, 1.2);
+    const auto parity = data::hierarchy::fashion_parity2();
+    weight::module_aware_options mo;
+    mo.interval = 5;
+    mo.lr = 0.2;
+    trainer_options o;
+    o.seed = 7;
+    o.batch_size = 32;
+    o.dev_fraction = 0.1;
+    trainer<three_heads, helpful_and_harmful, weight::module_aware, optim::sgd<float>> t(
+        parity, helpful_and_harmful{}, weight::module_aware{mo}, optim::sgd<float>({.learning_rate = 0.05, .momentum = 0.9}), o);
+    t.fit(data, {.epochs = 25});
+    std::ostringstream table;
+    t.rule().print_importances(table);
+    MESSAGE("learned importances (rows: helpful, harmful auxiliary):\n" << table.str());
+    for (std::size_t m = 0; m < 2; ++m) CHECK(t.rule().importance(0, m) > t.rule().importance(1, m));
+}
