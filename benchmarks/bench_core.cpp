@@ -22,12 +22,8 @@
 #include <vector>
 
 #include "auxl/auxl.hpp"
+#include "reporting.hpp"
 
-extern "C" {
-char* openblas_get_corename(void);
-int openblas_get_num_threads(void);
-void openblas_set_num_threads(int);
-}
 
 using namespace auxl;
 
@@ -183,43 +179,27 @@ BENCHMARK(BM_dense_forward_backward)->Apply(batch_and_threads);
 BENCHMARK(BM_conv_forward_backward<32, 5, shape<1, 28, 28>>)->Apply(batch_and_threads);
 BENCHMARK(BM_conv_forward_backward<64, 5, shape<32, 12, 12>>)->Apply(batch_and_threads);
 
-/// Console output as usual, plus a record of each run's GFLOP/s for the summary.
-class recording_reporter : public benchmark::ConsoleReporter {
-public:
-    void ReportRuns(const std::vector<Run>& runs) override {
-        ConsoleReporter::ReportRuns(runs);
-        for (const auto& run : runs) {
-            if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
-            auto it = run.counters.find("GFLOP/s");
-            if (it != run.counters.end()) rates[run.run_name.str()] = it->second.value;
-        }
-    }
-    std::map<std::string, double> rates;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
-    benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
-    benchmark::AddCustomContext("openblas_default_threads", std::to_string(openblas_get_num_threads()));
+    auxl_bench::add_openblas_context();
     benchmark::Initialize(&argc, argv);
-    recording_reporter reporter;
+    auxl_bench::recording_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     std::printf("\nSTL step of MLP 784-256-128 (+heads 5, 10) vs cblas_sgemm on the same GEMM shapes\n");
     std::printf("%-8s %-8s %14s %14s %10s\n", "batch", "threads", "step GFLOP/s", "sgemm GFLOP/s", "share");
     for (int batch : {128, 256}) {
         for (int threads : {1, 2}) {
             const std::string suffix = "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
-            auto step = reporter.rates.find("BM_stl_step_mlp" + suffix);
-            auto raw = reporter.rates.find("BM_sgemm_stl_shapes" + suffix);
-            if (step == reporter.rates.end() || raw == reporter.rates.end()) continue;
+            const auto& rates = reporter.counters["GFLOP/s"];
+            auto step = rates.find("BM_stl_step_mlp" + suffix);
+            auto raw = rates.find("BM_sgemm_stl_shapes" + suffix);
+            if (step == rates.end() || raw == rates.end()) continue;
             std::printf("%-8d %-8d %14.2f %14.2f %9.1f%%\n", batch, threads, step->second, raw->second,
                         100.0 * step->second / raw->second);
         }
     }
-    std::printf("OpenBLAS kernel: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(), coretype ? coretype : "unset");
+    auxl_bench::print_openblas_line();
     benchmark::Shutdown();
     return 0;
 }

@@ -10,7 +10,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -19,11 +18,8 @@
 #include "auxl/gen/rl_aux.hpp"
 #include "auxl/weight/module_aware.hpp"
 #include "auxl/weight/transference.hpp"
+#include "reporting.hpp"
 
-extern "C" {
-char* openblas_get_corename(void);
-void openblas_set_num_threads(int);
-}
 
 using namespace auxl;
 
@@ -127,59 +123,24 @@ BENCHMARK(BM_epoch<maxl_gen, weight::equal>)->Name("epoch/maxl+equal")->Apply(ar
 BENCHMARK(BM_epoch<rl_gen, weight::equal>)->Name("epoch/rl_aux+equal")->Apply(args);
 BENCHMARK(BM_epoch<rl_gen, weight::equal, true>)->Name("epoch/rl_aux_w+equal")->Apply(args);
 
-class recording_reporter : public benchmark::ConsoleReporter {
-public:
-    void ReportRuns(const std::vector<Run>& runs) override {
-        ConsoleReporter::ReportRuns(runs);
-        for (const auto& run : runs) {
-            if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
-            ms[run.run_name.str()] = run.GetAdjustedRealTime();
-        }
-    }
-    std::map<std::string, double> ms;
-};
 }  // namespace
 
 int main(int argc, char** argv) {
-    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
-    benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
+    auxl_bench::add_openblas_context();
     benchmark::Initialize(&argc, argv);
-    recording_reporter reporter;
+    auxl_bench::recording_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     std::printf("\nms per training step, MLP 784-256-128 (+heads 5, 10), batch 128; ratio to STL in the same run\n");
-    std::printf("%-20s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
-    for (const char* method : {"stl", "human+equal", "human+cosine", "human+transference", "maxl+equal", "maxl+cosine", "maxl-fd+equal"}) {
-        std::printf("%-20s", method);
-        for (int threads : {1, 2}) {
-            const std::string suffix = "/batch:128/threads:" + std::to_string(threads);
-            auto it = reporter.ms.find(method + suffix), stl = reporter.ms.find("stl" + suffix);
-            if (it == reporter.ms.end() || stl == reporter.ms.end()) {
-                std::printf(" %12s %8s", "-", "-");
-                continue;
-            }
-            std::printf(" %12.3f %7.2fx", it->second, it->second / stl->second);
-        }
-        std::printf("\n");
-    }
-    std::printf("\nms per epoch of fit() (1,024 examples, 8 steps; RL-AUX trains on 95%% of them and rewards on\n"
-                "the other 5%%); ratio to STL's epoch in the same run\n");
-    std::printf("%-26s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
-    for (const char* method : {"epoch/stl", "epoch/human+equal", "epoch/human+cosine", "epoch/human+module_aware",
-                               "epoch/human+transference", "epoch/maxl+equal", "epoch/rl_aux+equal", "epoch/rl_aux_w+equal"}) {
-        std::printf("%-26s", method);
-        for (int threads : {1, 2}) {
-            const std::string suffix = "/batch:128/threads:" + std::to_string(threads);
-            auto it = reporter.ms.find(method + suffix), stl = reporter.ms.find("epoch/stl" + suffix);
-            if (it == reporter.ms.end() || stl == reporter.ms.end()) {
-                std::printf(" %12s %8s", "-", "-");
-                continue;
-            }
-            std::printf(" %12.2f %7.2fx", it->second, it->second / stl->second);
-        }
-        std::printf("\n");
-    }
-    std::printf("OpenBLAS kernel: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(), coretype ? coretype : "unset");
+    auxl_bench::print_ratio_table(reporter.time, {"stl", "human+equal", "human+cosine", "human+transference", "maxl+equal",
+                                                  "maxl+cosine", "maxl-fd+equal"},
+                                  "stl");
+    std::printf("\nms per epoch of fit() (1,024 examples, 8 steps; RL-AUX and module_aware train on 95%% of them and\n"
+                "use the other 5%% as their dev set); ratio to STL's epoch in the same run\n");
+    auxl_bench::print_ratio_table(reporter.time, {"epoch/stl", "epoch/human+equal", "epoch/human+cosine", "epoch/human+module_aware",
+                                                  "epoch/human+transference", "epoch/maxl+equal", "epoch/rl_aux+equal",
+                                                  "epoch/rl_aux_w+equal"},
+                                  "epoch/stl");
+    auxl_bench::print_openblas_line();
     benchmark::Shutdown();
     return 0;
 }

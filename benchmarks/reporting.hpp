@@ -1,0 +1,69 @@
+// Shared by the benchmark programs: a console reporter that also keeps each run's figures (the
+// median when repetitions are aggregated), a ratio table, and the OpenBLAS context lines.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <vector>
+
+extern "C" {
+char* openblas_get_corename(void);
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
+}
+
+namespace auxl_bench {
+
+/// Console output as usual; time (ms or the benchmark's unit) and counters kept by run name.
+class recording_reporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const auto& run : runs) {
+            if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
+            time[run.run_name.str()] = run.GetAdjustedRealTime();
+            for (const auto& [name, counter] : run.counters) counters[name][run.run_name.str()] = counter.value;
+        }
+    }
+    std::map<std::string, double> time;
+    std::map<std::string, std::map<std::string, double>> counters;
+};
+
+/// Records which OpenBLAS kernel and thread settings the run used (printed in the context).
+inline void add_openblas_context() {
+    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+    benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
+    benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
+    benchmark::AddCustomContext("openblas_default_threads", std::to_string(openblas_get_num_threads()));
+}
+
+inline void print_openblas_line() {
+    const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+    std::printf("OpenBLAS kernel: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(), coretype ? coretype : "unset");
+}
+
+/// One row per name: its time with 1 and 2 threads and the ratio to `reference`'s in the same run.
+inline void print_ratio_table(const std::map<std::string, double>& time, std::initializer_list<const char*> names,
+                              const std::string& reference, const std::string& suffix_format = "/batch:128/threads:") {
+    std::printf("%-26s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
+    for (const char* name : names) {
+        std::printf("%-26s", name);
+        for (int threads : {1, 2}) {
+            const std::string suffix = suffix_format + std::to_string(threads);
+            auto it = time.find(name + suffix), ref = time.find(reference + suffix);
+            if (it == time.end() || ref == time.end()) {
+                std::printf(" %12s %8s", "-", "-");
+                continue;
+            }
+            std::printf(" %12.3f %7.2fx", it->second, it->second / ref->second);
+        }
+        std::printf("\n");
+    }
+}
+
+}  // namespace auxl_bench
