@@ -200,7 +200,7 @@ public:
             double logp = rl::categorical<T>::log_prob(p, l);
             step_labels_[i] = std::int32_t(off + l);
             label_share_[off + l] += 1.0 / double(B);
-            std::size_t k = 10;  // weight 2^(8·10/20 − 3) = 2 is not used when weights are fixed; see below
+            std::size_t k = 0;  // weight bin; only chosen (and used) in the weight-aware variant
             if (options_.learn_weights) {
                 rl::categorical<T>::probabilities(policy_->output(1) + i * weight_bins, weight_bins, p);
                 k = pick(p, weight_bins, sample);
@@ -295,8 +295,8 @@ public:
         optimizer_.visit_state([&](const std::string& n, auto& value) { visit("optimizer/" + n, value); });
         visit("baseline", baseline_);
         visit("baseline_set", baseline_set_);
-        // Rollouts in progress are dropped at checkpoints by design of the format: only complete
-        // state is saved, so store the pending rewards and samples too.
+        // A rollout in progress is part of the state: a resumed run must update the policy on
+        // exactly the samples an uninterrupted run would.
         visit("rollout/rewards", rewards_);
         visit("rollout/x", roll_x_);
         visit("rollout/primary", roll_primary_);

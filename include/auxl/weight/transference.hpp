@@ -65,8 +65,6 @@ public:
     /// rows: K+1 gradient rows at θ; out receives the chosen direction.
     template <class Trainer, class T>
     void combine_with(Trainer& trainer, const T* rows, const train::parameter_ranges& ranges, T* out) {
-        auto& model = trainer.model();
-        using Model = std::remove_reference_t<decltype(model)>;
         const std::size_t P = ranges.total, S = ranges.trunk_size;
         auto& scratch = trainer.scratch_model();
         const auto& b = trainer.last_batch();
@@ -120,7 +118,6 @@ public:
                 values_[k] = now > 0 ? (1.0 - after / now) / eta : 0.0;
             }
         }
-        (void)sizeof(Model);
     }
 
     /// Mean transference of each auxiliary since the last reset (the analysis tool's affinity).
