@@ -93,7 +93,6 @@ concept Optimizer = requires(O& o, const O& co, arena<typename O::scalar_type>& 
 };
 
 namespace detail {
-struct any_trainer_stub {};
 template <class C>
 concept has_fit_begin = requires(C& c, const fit_plan& p) { c.on_fit_begin(p); };
 template <class C>
