@@ -176,7 +176,7 @@ public:
             for (const auto& n : generator_.metric_names()) metric_names_.push_back(n);
         }
         metric_values_.assign(metric_names_.size(), 0.0);
-        lookahead_.resize(Model::parameter_count);
+        if constexpr (per_task_gradients) lookahead_.resize(Model::parameter_count);
         reset_epoch_accumulators();
     }
 
@@ -221,8 +221,10 @@ public:
     /// update — available from a generator's before_update hook.  With a joint rule it is the
     /// step's gradient; with a per-task rule it is summed from the gradient rows (O(P)).
     const arena<T>& lookahead_gradient() {
-        if (!lookahead_ready_) {
-            if constexpr (per_task_gradients) {
+        if constexpr (!per_task_gradients) {
+            return grad_;  // the step's gradient is exactly this sum: no copy
+        } else {
+            if (!lookahead_ready_) {
                 const std::size_t P = Model::parameter_count;
                 std::copy_n(rows_.data(), P, lookahead_.data());
                 for (std::size_t k = 1; k < task_count; ++k) {
@@ -230,12 +232,10 @@ public:
                     const T* row = rows_.data() + k * P;
                     for (std::size_t i = 0; i < P; ++i) lookahead_[i] += lambda * row[i];
                 }
-            } else {
-                lookahead_ = grad_;
+                lookahead_ready_ = true;
             }
-            lookahead_ready_ = true;
+            return lookahead_;
         }
-        return lookahead_;
     }
     /// The batch of the last step (valid until the next step; its targets are current_targets()).
     const train::batch<T>& last_batch() const { return last_batch_; }
