@@ -104,8 +104,10 @@ public:
     static_assert(std::is_same_v<typename Optimizer::scalar_type, T>,
                   "auxl::trainer: the optimizer's scalar type differs from the model's (use optim::sgd<double> with a "
                   "double model)");
-    static_assert(Generator::auxiliary_tasks == 0 || Generator::auxiliary_tasks == auxiliary_count,
-                  "auxl::trainer: the generator feeds a different number of auxiliary heads than the model has");
+    // A generator may feed fewer heads than the model has (the rest get no loss), so methods with
+    // different head counts can share one model type and hence one initialisation.
+    static_assert(Generator::auxiliary_tasks <= auxiliary_count,
+                  "auxl::trainer: the generator feeds more auxiliary heads than the model has");
     static_assert(Generator::auxiliary_tasks > 0 || !per_task_gradients,
                   "auxl::trainer: gen::none trains the primary task alone; combine it with weight::equal");
 
@@ -278,42 +280,43 @@ public:
         for (auto& t : targets_) {
             t.type = train::auxiliary_targets<T>::kind::none;
             t.weights.clear();
+            t.inputs.clear();
         }
         generator_.generate(b, std::span<train::auxiliary_targets<T>>(targets_.data(), auxiliary_count));
 
+        // Heads on the batch's inputs share one forward; a head with generated inputs (DTG) gets a
+        // forward of its own after the batch's backward (backward passes add into the gradient).
+        std::array<bool, task_count> generated{};
+        for (std::size_t k = 1; k < task_count; ++k) {
+            const auto& t = targets_[k - 1];
+            generated[k] = t.type != train::auxiliary_targets<T>::kind::none && !t.inputs.empty();
+            if (generated[k] && t.inputs.size() != B * Model::input_size) {
+                raise<shape_error>("auxl::trainer::step: the generated inputs of auxiliary task ", k, " have ", t.inputs.size(),
+                                   " values; expected ", B, " rows of ", Model::input_size);
+            }
+        }
         model_.forward(b.inputs, B, nn::pass_options{true, &dropout_rng_, false});
         std::array<const T*, task_count> upstream{};
         losses_[0] = loss_.value_and_gradient(model_.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary},
                                               nullptr, dlogits_[0].data());
         upstream[0] = dlogits_[0].data();
         for (std::size_t k = 1; k < task_count; ++k) {
-            const auto& t = targets_[k - 1];
             losses_[k] = std::numeric_limits<double>::quiet_NaN();
-            if (t.type == train::auxiliary_targets<T>::kind::none) continue;
-            const T scale = per_task_gradients ? T(1) : T(aux_weight_for(k - 1));
-            const T* weights = t.weights.empty() ? nullptr : t.weights.data();
-            if (t.type == train::auxiliary_targets<T>::kind::hard) {
-                losses_[k] = loss_.value_and_gradient(model_.output(k), B, Model::head_widths[k],
-                                                      loss::hard_targets{t.labels.data()}, weights, dlogits_[k].data(), scale);
-            } else {
-                losses_[k] = loss_.value_and_gradient(model_.output(k), B, Model::head_widths[k],
-                                                      loss::soft_targets<T>{t.soft.data()}, weights, dlogits_[k].data(), scale);
-            }
-            upstream[k] = dlogits_[k].data();
+            if (targets_[k - 1].type == train::auxiliary_targets<T>::kind::none || generated[k]) continue;
+            upstream[k] = auxiliary_upstream(k, B);
         }
-        for (std::size_t k = 0; k < task_count; ++k) {
-            if (upstream[k] && !std::isfinite(losses_[k])) {
-                raise<numeric_error>("auxl::trainer: step ", step_ + 1, " (epoch ", epoch_ + 1, "): the ",
-                                     k == 0 ? "primary" : "auxiliary", " loss of task ", k, " is ", losses_[k],
-                                     " — training diverged; lower the learning rate or the auxiliary weight. "
-                                     "Parameters are unchanged by this step.");
-            }
-        }
+        check_finite_losses(upstream);
 
         if constexpr (per_task_gradients) {
             rows_.zero();
             for (std::size_t k = 0; k < task_count; ++k) {
                 if (!upstream[k]) continue;
+                model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
+                ++backward_passes_;
+            }
+            for (std::size_t k = 1; k < task_count; ++k) {
+                if (!generated[k]) continue;
+                generated_forward(k, B, upstream);
                 model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
                 ++backward_passes_;
             }
@@ -326,6 +329,12 @@ public:
             grad_.zero();
             model_.backward(upstream, grad_);
             ++backward_passes_;
+            for (std::size_t k = 1; k < task_count; ++k) {
+                if (!generated[k]) continue;
+                generated_forward(k, B, upstream);
+                model_.backward_head(k, upstream[k], grad_);
+                ++backward_passes_;
+            }
         }
         check_finite_gradient();
         lookahead_ready_ = false;
@@ -487,6 +496,42 @@ public:
     }
 
 private:
+    // Loss of auxiliary task k on the model's last forward; its logit gradient (scaled by the
+    // task's weight for joint rules) goes to dlogits_[k], which is returned.
+    const T* auxiliary_upstream(std::size_t k, std::size_t B) {
+        const auto& t = targets_[k - 1];
+        const T scale = per_task_gradients ? T(1) : T(aux_weight_for(k - 1));
+        const T* weights = t.weights.empty() ? nullptr : t.weights.data();
+        if (t.type == train::auxiliary_targets<T>::kind::hard) {
+            losses_[k] = loss_.value_and_gradient(model_.output(k), B, Model::head_widths[k], loss::hard_targets{t.labels.data()},
+                                                  weights, dlogits_[k].data(), scale);
+        } else {
+            losses_[k] = loss_.value_and_gradient(model_.output(k), B, Model::head_widths[k], loss::soft_targets<T>{t.soft.data()},
+                                                  weights, dlogits_[k].data(), scale);
+        }
+        return dlogits_[k].data();
+    }
+
+    // The forward of a head with generated inputs, and its loss.
+    void generated_forward(std::size_t k, std::size_t B, std::array<const T*, task_count>& upstream) {
+        model_.forward(targets_[k - 1].inputs.data(), B, nn::pass_options{true, &dropout_rng_, false});
+        upstream[k] = auxiliary_upstream(k, B);
+        std::array<const T*, task_count> only{};
+        only[k] = upstream[k];
+        check_finite_losses(only);
+    }
+
+    void check_finite_losses(const std::array<const T*, task_count>& upstream) const {
+        for (std::size_t k = 0; k < task_count; ++k) {
+            if (upstream[k] && !std::isfinite(losses_[k])) {
+                raise<numeric_error>("auxl::trainer: step ", step_ + 1, " (epoch ", epoch_ + 1, "): the ",
+                                     k == 0 ? "primary" : "auxiliary", " loss of task ", k, " is ", losses_[k],
+                                     " — training diverged; lower the learning rate or the auxiliary weight. "
+                                     "Parameters are unchanged by this step.");
+            }
+        }
+    }
+
     double aux_weight_for(std::size_t k) const {
         if constexpr (per_task_gradients) {
             return 1.0;

@@ -31,6 +31,10 @@ struct auxiliary_targets {
     std::vector<std::int32_t> labels;  ///< hard: one label per row
     std::vector<T> soft;               ///< soft: rows x classes distributions
     std::vector<T> weights;            ///< optional per-example loss weights (empty = all 1)
+    /// Optional generated inputs (rows x the model's input size) this head is evaluated on instead
+    /// of the batch's inputs — a second forward of the network (DTG's generated examples).
+    /// Empty = the batch's inputs.
+    std::vector<T> inputs;
 
     /// The trainer sizes every buffer once for `max_batch` rows of `classes` classes; a generator
     /// sets `type`, fills the first batch-size rows, and leaves `weights` empty or fills it.

@@ -30,6 +30,7 @@
 #include "auxl/core/arena.hpp"
 #include "auxl/core/error.hpp"
 #include "auxl/loss/softmax_cross_entropy.hpp"
+#include "auxl/meta/dev_gradient.hpp"
 #include "auxl/meta/hvp.hpp"
 #include "auxl/train/types.hpp"
 
@@ -218,8 +219,7 @@ private:
         arena<T>* saved = nullptr;
         arena<T>* spare = nullptr;
         std::vector<T> dy;
-        std::vector<T> dev_x;
-        std::vector<std::int32_t> dev_y;
+        meta::dev_batch_buffers<T> dev;
     };
     template <class T>
     struct storage {
@@ -240,7 +240,7 @@ private:
             if (a->size() != P) a->resize(P);
         if (st.aux.size() != K_ * P) st.aux.resize(K_ * P);
         st.w = workspace<T>{&st.v, &st.s, &st.aux, &st.scaled, &st.hv, &st.saved, &st.spare, std::move(st.w.dy),
-                            std::move(st.w.dev_x), std::move(st.w.dev_y)};
+                            std::move(st.w.dev)};
     }
 
     template <class T>
@@ -283,34 +283,8 @@ private:
 
     template <class Trainer, class T>
     void dev_gradient(Trainer& trainer, arena<T>& v) {
-        auto& model = trainer.model();
-        using Model = std::remove_reference_t<decltype(model)>;
-        const auto* dev = trainer.dev_set();
-        if (!dev) raise<config_error>("auxl::weight::module_aware: no dev set for the upper level");
-        const std::size_t F = Model::input_size, chunk = model.max_batch();
-        const std::size_t n = std::min(opts_.dev_batch, dev->size());
-        auto& x = buffers<T>().dev_x;
-        auto& y = buffers<T>().dev_y;
-        auto& dy = buffers<T>().dy;
-        x.resize(chunk * F);
-        y.resize(chunk);
-        v.zero();
-        const auto& ce = trainer.loss();
-        for (std::size_t start = 0; start < n; start += chunk) {
-            const std::size_t m = std::min(chunk, n - start);
-            for (std::size_t r = 0; r < m; ++r) {
-                const std::size_t row = (dev_cursor_ + start + r) % dev->size();
-                std::copy_n(dev->inputs.data() + row * F, F, x.data() + r * F);
-                y[r] = trainer.hierarchy().primary_of(dev->labels[row]);
-            }
-            model.forward(x.data(), m);
-            dy.resize(m * Model::head_widths[0]);
-            // Each chunk's mean gradient weighted by its share of the dev batch.
-            ce.value_and_gradient(model.output(0), m, Model::head_widths[0], loss::hard_targets{y.data()}, nullptr, dy.data(),
-                                  T(double(m) / double(n)));
-            model.backward_head(0, dy.data(), v);
-        }
-        dev_cursor_ = (dev_cursor_ + n) % dev->size();
+        dev_cursor_ = meta::dev_primary_gradient(trainer, opts_.dev_batch, dev_cursor_, v, buffers<T>().dev,
+                                                 "auxl::weight::module_aware");
     }
 
     void refresh_reports() {

@@ -1,0 +1,478 @@
+// auxl/gen/dtg.hpp — DTG-style joint data-task generation (after Chen et al., NeurIPS 2023;
+// ALGORITHMS.md §5 and §8.6).  "DTG-style" because the paper's text is only partly known:
+//
+// Follows the paper (confirmed): a joint generator = feature generator + label generator; the
+// lower level trains the task model on the primary loss plus the auxiliary loss on generated
+// data and task (and any manually collected auxiliary task); the upper level updates the
+// generator with the implicit (IFT) gradient of the primary loss plus the explicit gradient of
+// an instance regulariser; the two levels alternate with mini-batch updates.
+//
+// Ours (the spec's proposal, where the paper is unreadable):
+//   feature generator  x̃ = x + G_f([x; e_y]; φ_f)  — residual, on the example x (detached) and a
+//                      one-hot of its primary class; the last layer starts at zero, so x̃ = x at
+//                      first.  It works in the model's *input* space: the spec's trunk-feature
+//                      space would need a split trunk for the generated task to reach any
+//                      shared parameter (a head on trunk features trains only that head), while
+//                      inputs are already "features" for tabular data and train the whole trunk.
+//   label generator    ỹ = blocksoftmax_y(G_l(x̃; φ_l))  — soft labels in the block of y (MAXL).
+//   lower level        L_T = L_pri(x) + Σ_m ω_m L_manual,m(x) + λ L_gen(x̃, ỹ)  (λ = the rule's
+//                      weight, 1 for weight::equal); the generated head runs a second forward.
+//   manual tasks       any generator (human labels, gen::random_labels, …) whose auxiliary
+//                      heads come first; weight ω_m = ReLU(ω) starts at 1 (the paper's "Equal"
+//                      start) and is learned by the same hypergradient (learn_manual_weights),
+//                      so an unhelpful manual task can be turned down.
+//   upper level        every `upper_every` steps (1 = strict alternation, the appendix's wording),
+//                      after the lower step, on that step's batch:
+//                        v = ∇_θ L_pri(dev batch);  s = Σ_{j≤3} (I − αH)^j v,  H = ∇²_θ L_T + wd
+//                        (central-difference HVPs);  α = the optimizer's learning rate
+//                        ∇_φ = −α ∇_φ⟨s, ∇_θ L_gen⟩ + ∇_φ R,  ∇_ω = −α ⟨s, ∇_θ L_manual⟩
+//                      The mixed product is a central difference of the generator upstream
+//                      (∂L_gen/∂x̃ from the network's input gradient, ∂L_gen/∂ỹ = the loss's
+//                      target coefficients) at θ ± εs, then one backward through G_l and G_f
+//                      (§8.6).  R = λ_f mean‖x̃ − x‖²/F + λ_l Σ_a ȳ_a log ȳ_a (stay near the source
+//                      example; spread the batch's labels) — the paper's formula is unknown.
+//                      Clipped to `clip` (joint norm), then Adam on φ and ω.
+//
+// Cost per step: the generated head's extra forward and backward, the generators' forward; per
+// upper step ≈ 12 network passes (dev gradient, 3 HVPs of L_T = 4 passes each on batch and
+// generated batch... see benchmarks/bench_methods for the measured ratio) + one generator backward.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "auxl/core/arena.hpp"
+#include "auxl/core/error.hpp"
+#include "auxl/core/rng.hpp"
+#include "auxl/data/hierarchy.hpp"
+#include "auxl/gen/none.hpp"
+#include "auxl/loss/batch_entropy.hpp"
+#include "auxl/loss/block_layout.hpp"
+#include "auxl/loss/block_softmax.hpp"
+#include "auxl/meta/dev_gradient.hpp"
+#include "auxl/meta/hvp.hpp"
+#include "auxl/meta/implicit.hpp"
+#include "auxl/nn/dense.hpp"
+#include "auxl/nn/init.hpp"
+#include "auxl/nn/network.hpp"
+#include "auxl/nn/relu.hpp"
+#include "auxl/nn/sequential.hpp"
+#include "auxl/optim/adam.hpp"
+#include "auxl/train/concepts.hpp"
+#include "auxl/train/types.hpp"
+
+namespace auxl::gen {
+
+struct dtg_options {
+    std::size_t psi_per_class = 5;        ///< generated labels per primary class (when psi is empty)
+    std::vector<std::size_t> psi;
+    std::size_t upper_every = 1;          ///< lower steps per upper step
+    std::size_t neumann_terms = 3;
+    std::optional<double> neumann_alpha;  ///< default: the optimizer's current learning rate
+    double clip = 10.0;                   ///< joint norm of the upper gradient (φ and ω)
+    double generator_lr = 1e-3;           ///< Adam on φ_f, φ_l
+    double manual_weight_lr = 1e-3;       ///< Adam on ω
+    bool learn_manual_weights = true;     ///< false: manual tasks keep weight 1 (Equal)
+    double distance_weight = 1.0;         ///< λ_f of mean ‖x̃ − x‖² / F
+    double entropy_weight = 0.2;          ///< λ_l of the batch-entropy regulariser (MAXL's 0.2)
+    std::size_t dev_batch = 256;          ///< dev rows per upper step (fewer if the dev set is smaller)
+    nn::init_scheme init = nn::init_scheme::pytorch_default;
+};
+
+/// FeatureGen: an nn::sequential from F + C inputs (example and one-hot primary class) to F;
+/// LabelGen: from F to A = Σψ; Manual: a generator of the manually collected auxiliary tasks
+/// (gen::none for none), whose heads come first; the generated task uses the last head.
+template <class FeatureGen, class LabelGen, class Manual = none, class Scalar = float>
+class dtg {
+public:
+    using T = Scalar;
+    using feature_network = nn::basic_network<T, FeatureGen>;
+    using label_network = nn::basic_network<T, LabelGen>;
+    static constexpr std::size_t manual_tasks = Manual::auxiliary_tasks;
+    static constexpr std::size_t auxiliary_tasks = manual_tasks + 1;
+    static constexpr std::size_t generated_head = auxiliary_tasks;  ///< model head of the generated task
+    static constexpr bool needs_dev_set = true;
+    static constexpr std::size_t F = label_network::input_size;
+    static_assert(feature_network::output_size == F,
+                  "auxl::gen::dtg: the feature generator must output as many values as the label generator takes");
+
+    const char* name() const { return "dtg"; }
+
+    dtg() : dtg(dtg_options{}) {}
+    explicit dtg(dtg_options options, Manual manual = Manual{}) : options_(std::move(options)), manual_(std::move(manual)) {
+        if (options_.upper_every == 0) raise<config_error>("auxl::gen::dtg: upper_every must be positive");
+        if (!(options_.generator_lr > 0) || !(options_.manual_weight_lr > 0)) {
+            raise<config_error>("auxl::gen::dtg: learning rates must be positive");
+        }
+        if (options_.distance_weight < 0 || options_.entropy_weight < 0) {
+            raise<config_error>("auxl::gen::dtg: regulariser weights must be >= 0");
+        }
+    }
+
+    void prepare(const train::generator_setup& setup) {
+        if (!setup.hierarchy) raise<config_error>("auxl::gen::dtg: no hierarchy given");
+        hierarchy_ = setup.hierarchy;
+        const std::size_t C = hierarchy_->primary_classes();
+        blocks_ = options_.psi.empty() ? loss::block_layout::uniform(C, options_.psi_per_class) : loss::block_layout(options_.psi);
+        A_ = blocks_.auxiliary_classes();
+        if (blocks_.primary_classes() != C) {
+            raise<config_error>("auxl::gen::dtg: psi has ", blocks_.primary_classes(), " blocks, the hierarchy ", C, " primary classes");
+        }
+        if (setup.head_widths.size() != auxiliary_tasks + 1) {
+            raise<config_error>("auxl::gen::dtg: the model has ", setup.head_widths.size(), " heads; expected ", auxiliary_tasks + 1,
+                                " (primary, ", manual_tasks, " manual, 1 generated)");
+        }
+        if (setup.head_widths[generated_head] != A_ || label_network::output_size != A_) {
+            raise<config_error>("auxl::gen::dtg: psi gives ", A_, " generated labels; the generated head has ",
+                                setup.head_widths[generated_head], " outputs and the label generator ", label_network::output_size);
+        }
+        if (setup.input_size != F || feature_network::input_size != F + C) {
+            raise<config_error>("auxl::gen::dtg: the model takes ", setup.input_size, " inputs; the label generator takes ", F,
+                                " and the feature generator ", feature_network::input_size, " (expected ", setup.input_size, " + ", C,
+                                " primary classes)");
+        }
+        if constexpr (manual_tasks > 0) manual_.prepare(setup);
+        const std::size_t B = setup.max_batch;
+        features_.reserve(B);
+        labels_.reserve(B);
+        rng init(setup.seed, "dtg-init");
+        features_.init(init, options_.init);
+        labels_.init(init, options_.init);
+        // x̃ = x at the start: the feature generator's last layer is zero.
+        const auto& last = features_.layout().modules().back();
+        std::fill_n(features_.parameters().data() + last.offset, last.extent, T(0));
+        feature_grad_ = features_.make_arena();
+        label_grad_ = labels_.make_arena();
+        feature_opt_ = optim::adam<T>({.learning_rate = options_.generator_lr});
+        label_opt_ = optim::adam<T>({.learning_rate = options_.generator_lr});
+        omega_opt_ = optim::adam<T>({.learning_rate = options_.manual_weight_lr});
+        omega_ = arena<T>(manual_tasks);
+        for (auto& w : omega_) w = T(1);
+        omega_grad_ = arena<T>(manual_tasks);
+        gin_.assign(B * (F + C), T(0));
+        x_tilde_.assign(B * F, T(0));
+        y_tilde_.assign(B * A_, T(0));
+        mean_.assign(A_, T(0));
+        metric_names_ = {"dtg_distance", "dtg_label_entropy", "dtg_batch_entropy", "dtg_upper_norm"};
+        for (std::size_t m = 0; m < manual_tasks; ++m) metric_names_.push_back("dtg_manual_weight" + std::to_string(m + 1));
+        for (std::size_t a = 0; a < A_; ++a) metric_names_.push_back("dtg_label_share" + std::to_string(a));
+        metric_values_.assign(metric_names_.size(), 0.0);
+    }
+
+    // ---- lower level -------------------------------------------------------------------------
+
+    template <class U>
+    void generate(const train::batch<U>& b, std::span<train::auxiliary_targets<U>> targets) {
+        static_assert(std::is_same_v<U, T>, "auxl::gen::dtg: the generators' scalar type must be the model's");
+        const std::size_t B = b.size, C = hierarchy_->primary_classes();
+        if constexpr (manual_tasks > 0) {
+            manual_.generate(b, targets.first(manual_tasks));
+            for (std::size_t m = 0; m < manual_tasks; ++m) {
+                if (omega_[m] == T(1) && !options_.learn_manual_weights) continue;
+                auto& w = targets[m].weights;
+                if (w.empty()) w.assign(B, T(1));
+                for (auto& wi : w) wi *= manual_weight(m);
+            }
+        }
+        // x̃ = x + G_f([x; e_y]).
+        for (std::size_t i = 0; i < B; ++i) {
+            T* row = gin_.data() + i * (F + C);
+            std::copy_n(b.inputs + i * F, F, row);
+            std::fill_n(row + F, C, T(0));
+            row[F + std::size_t(b.primary[i])] = T(1);
+        }
+        const T* delta = features_.forward(gin_.data(), B);
+        for (std::size_t i = 0; i < B * F; ++i) x_tilde_[i] = b.inputs[i] + delta[i];
+        // ỹ = blocksoftmax_y(G_l(x̃)).
+        loss::block_softmax<T>::forward(labels_.forward(x_tilde_.data(), B), B, blocks_, b.primary, y_tilde_.data());
+        auto& t = targets[manual_tasks];
+        t.type = train::auxiliary_targets<T>::kind::soft;
+        std::copy_n(y_tilde_.data(), B * A_, t.soft.data());
+        t.inputs.assign(x_tilde_.begin(), x_tilde_.begin() + std::ptrdiff_t(B * F));
+        batch_size_ = B;
+        record_metrics(b);
+    }
+
+    /// Upper level every `upper_every` steps, after the lower step (alternation).
+    template <class Trainer>
+    void after_update(Trainer& trainer, const train::batch<T>& b) {
+        if (++steps_ % options_.upper_every != 0) return;
+        upper_step(trainer, b);
+    }
+
+    // ---- upper level -------------------------------------------------------------------------
+
+    /// One upper step on batch b (the batch of the trainer's last step; generate() ran on it).
+    template <class Trainer>
+    void upper_step(Trainer& trainer, const train::batch<T>& b) {
+        compute_upper_gradient(trainer, b);
+        feature_opt_.step(features_.parameters(), feature_grad_);
+        label_opt_.step(labels_.parameters(), label_grad_);
+        if (manual_tasks > 0 && options_.learn_manual_weights) omega_opt_.step(omega_, omega_grad_);
+    }
+
+    /// The upper gradient (into feature_gradient(), label_gradient(), manual_weight_gradient()),
+    /// clipped, without changing φ or ω.
+    template <class Trainer>
+    void compute_upper_gradient(Trainer& trainer, const train::batch<T>& b) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        static_assert(Model::task_count == auxiliary_tasks + 1, "auxl::gen::dtg: the model needs a head per manual task plus one");
+        const std::size_t P = Model::parameter_count, B = b.size;
+        if (B != batch_size_) raise<error>("auxl::gen::dtg: upper step on a batch generate() did not see");
+        const double alpha = options_.neumann_alpha ? *options_.neumann_alpha : trainer.optimizer().learning_rate();
+        double wd = 0;
+        if constexpr (requires { trainer.optimizer().hyper_parameters().weight_decay; }) {
+            wd = trainer.optimizer().hyper_parameters().weight_decay;
+        }
+        for (auto* a : {&v_, &s_, &spare_})
+            if (a->size() != P) a->resize(P);
+
+        dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
+        auto apply_H = [&](std::span<const T> u, std::span<T> out) {
+            meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_);
+            for (std::size_t i = 0; i < P; ++i) out[i] += T(wd) * u[i];
+        };
+        auto add_mixed = [&](std::span<const T> s, double scale) { mixed_product(trainer, b, s, scale); };
+        feature_grad_.zero();
+        label_grad_.zero();
+        omega_grad_.zero();
+        meta::implicit_hypergradient(std::span<const T>(v_.data(), P), apply_H, add_mixed, alpha, options_.neumann_terms,
+                                     std::span<T>(s_.data(), P));
+        add_regulariser_gradient(b);
+        if (!options_.learn_manual_weights) omega_grad_.zero();
+        // Joint clip over φ_f, φ_l and ω.
+        double sq = 0;
+        for (auto* g : {&feature_grad_, &label_grad_, &omega_grad_})
+            for (T x : *g) sq += double(x) * double(x);
+        const double n = std::sqrt(sq);
+        metric_values_[3] = n;
+        if (!std::isfinite(n)) raise<numeric_error>("auxl::gen::dtg: the upper gradient is not finite (", n, ")");
+        if (options_.clip > 0 && n > options_.clip) {
+            const T k = T(options_.clip / n);
+            for (auto* g : {&feature_grad_, &label_grad_, &omega_grad_})
+                for (auto& x : *g) x *= k;
+        }
+    }
+
+    // ---- inspection --------------------------------------------------------------------------
+
+    feature_network& feature_generator() { return features_; }
+    label_network& label_generator() { return labels_; }
+    const loss::block_layout& blocks() const { return blocks_; }
+    const dtg_options& options() const { return options_; }
+    Manual& manual() { return manual_; }
+    /// Generated examples and soft labels of the last batch (batch x F, batch x A).
+    std::span<const T> generated_inputs() const { return std::span<const T>(x_tilde_.data(), batch_size_ * F); }
+    std::span<const T> generated_labels() const { return std::span<const T>(y_tilde_.data(), batch_size_ * A_); }
+    /// Weight ReLU(ω_m) of manual task m.
+    T manual_weight(std::size_t m) const { return std::max(omega_[m], T(0)); }
+    void set_manual_weight(std::size_t m, T w) { omega_[m] = w; }
+    const arena<T>& feature_gradient() const { return feature_grad_; }
+    const arena<T>& label_gradient() const { return label_grad_; }
+    const arena<T>& manual_weight_gradient() const { return omega_grad_; }
+    /// The instance regulariser R of the last batch (distance term, entropy term, weighted sum).
+    double regulariser() const { return regulariser_; }
+
+    std::span<const std::string> metric_names() const { return metric_names_; }
+    std::span<const double> metric_values() const { return metric_values_; }
+
+    template <class Visitor>
+    void visit_state(Visitor&& visit) {
+        visit("feature_generator", features_.parameters());
+        visit("label_generator", labels_.parameters());
+        visit("manual_weights", omega_);
+        feature_opt_.visit_state([&](const std::string& n, auto& value) { visit("feature_optimizer/" + n, value); });
+        label_opt_.visit_state([&](const std::string& n, auto& value) { visit("label_optimizer/" + n, value); });
+        omega_opt_.visit_state([&](const std::string& n, auto& value) { visit("manual_weight_optimizer/" + n, value); });
+        visit("steps", steps_);
+        visit("dev_cursor", dev_cursor_);
+    }
+
+    // ---- the pieces, public for tests --------------------------------------------------------
+
+    /// g = ∇_θ L_T(θ, φ) on batch b at the model's current parameters (the step's dropout masks).
+    template <class Trainer>
+    void lower_gradient(Trainer& trainer, const train::batch<T>& b, T* g) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        const std::size_t P = Model::parameter_count, B = b.size;
+        std::fill_n(g, P, T(0));
+        const auto& ce = trainer.loss();
+        const auto targets = trainer.current_targets();
+        std::array<const T*, Model::task_count> up{};
+        model.forward(b.inputs, B, trainer.reuse_masks());
+        resize_upstream<Model>(B);
+        ce.value_and_gradient(model.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary}, nullptr, dy_[0].data());
+        up[0] = dy_[0].data();
+        for (std::size_t m = 0; m < manual_tasks; ++m) {
+            const auto& t = targets[m];
+            if (t.type == train::auxiliary_targets<T>::kind::none) continue;
+            manual_loss_gradient(ce, model, t, m + 1, B, T(trainer.lookahead_aux_weight(m)), dy_[m + 1].data());
+            up[m + 1] = dy_[m + 1].data();
+        }
+        model.backward(up, std::span<T>(g, P));
+        model.forward(x_tilde_.data(), B, trainer.reuse_masks());
+        ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
+                              dy_[generated_head].data(), T(trainer.lookahead_aux_weight(manual_tasks)));
+        model.backward_head(generated_head, dy_[generated_head].data(), std::span<T>(g, P));
+    }
+
+    /// Adds scale · ∇_{φ,ω} ⟨s, ∇_θ L_T(θ, φ, ω)⟩ to the upper gradients: central differences of
+    /// the generator upstream (and of the manual losses) at θ ± εs, ε = 0.01/‖s‖, then one
+    /// backward through the label and feature generators.
+    template <class Trainer>
+    void mixed_product(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        const std::size_t P = Model::parameter_count, B = b.size;
+        const double ns = meta::norm(s);
+        if (ns == 0) return;
+        const T eps = T(0.01 / ns);
+        if (probe_.size() != P) probe_.resize(P);
+        saved_ = model.parameters();
+        resize_upstream<Model>(B);
+        const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
+        std::array<std::vector<T>, 2> dx, c;
+        std::array<std::array<double, manual_tasks + 1>, 2> manual_loss{};
+        const auto& ce = trainer.loss();
+        for (int side = 0; side < 2; ++side) {
+            const T sign = side == 0 ? T(1) : T(-1);
+            for (std::size_t i = 0; i < P; ++i) model.parameters()[i] = saved_[i] + sign * eps * s[i];
+            if constexpr (manual_tasks > 0) {
+                model.forward(b.inputs, B, trainer.reuse_masks());
+                const auto targets = trainer.current_targets();
+                for (std::size_t m = 0; m < manual_tasks; ++m) {
+                    manual_loss[side][m] = manual_loss_gradient(ce, model, targets[m], m + 1, B, T(1), dy_[m + 1].data(), true);
+                }
+            }
+            model.forward(x_tilde_.data(), B, trainer.reuse_masks());
+            ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
+                                  dy_[generated_head].data(), lambda);
+            dx[side].assign(B * F, T(0));
+            probe_.zero();
+            model.backward_head(generated_head, dy_[generated_head].data(), probe_, dx[side].data());
+            c[side].assign(B * A_, T(0));
+            ce.target_coefficients(model.output(generated_head), B, A_, c[side].data());
+            for (auto& x : c[side]) x *= lambda;
+        }
+        model.parameters() = saved_;
+        const T k = T(scale) / (T(2) * eps);
+        std::vector<T> d_xt(B * F), d_yt(B * A_);
+        for (std::size_t i = 0; i < B * F; ++i) d_xt[i] = k * (dx[0][i] - dx[1][i]);
+        for (std::size_t i = 0; i < B * A_; ++i) d_yt[i] = k * (c[0][i] - c[1][i]);
+        backward_generators(b, d_xt, d_yt);
+        for (std::size_t m = 0; m < manual_tasks; ++m) {
+            if (omega_[m] > T(0)) omega_grad_[m] += T(scale * (manual_loss[0][m] - manual_loss[1][m]) / (2.0 * double(eps)));
+        }
+    }
+
+    /// Backward through G_l and G_f of upstream gradients on x̃ and ỹ; adds to the φ gradients.
+    /// The generators' activations must be those of generate() on b.
+    void backward_generators(const train::batch<T>& b, std::vector<T> d_xt, const std::vector<T>& d_yt) {
+        const std::size_t B = b.size;
+        std::vector<T> du(B * A_, T(0));
+        loss::block_softmax<T>::backward(y_tilde_.data(), d_yt.data(), B, blocks_, b.primary, du.data());
+        labels_.backward(du.data(), label_grad_, d_xt.data());  // adds ∂/∂x̃ through G_l into d_xt
+        features_.backward(d_xt.data(), feature_grad_);         // x̃ = x + G_f: ∂/∂δ = ∂/∂x̃
+    }
+
+    /// Adds ∇_φ R to the upper gradients and sets regulariser() to R, for the batch generate()
+    /// last saw: R = λ_f mean_i ‖x̃_i − x_i‖²/F + λ_l Σ_a ȳ_a log ȳ_a.
+    void add_regulariser_gradient(const train::batch<T>& b) {
+        const std::size_t B = b.size;
+        std::vector<T> d_xt(B * F), d_yt(B * A_, T(0));
+        const T k = T(2 * options_.distance_weight / double(B * F));
+        double dist = 0;
+        for (std::size_t i = 0; i < B * F; ++i) {
+            const T d = x_tilde_[i] - b.inputs[i];
+            dist += double(d) * double(d);
+            d_xt[i] = k * d;
+        }
+        const double r_ent = double(loss::batch_entropy<T>::value(y_tilde_.data(), B, A_, mean_.data()));
+        loss::batch_entropy<T>::gradient(mean_.data(), B, A_, d_yt.data(), T(options_.entropy_weight));
+        regulariser_ = options_.distance_weight * dist / double(B * F) + options_.entropy_weight * r_ent;
+        backward_generators(b, std::move(d_xt), d_yt);
+    }
+
+private:
+    template <class Model>
+    void resize_upstream(std::size_t B) {
+        for (std::size_t k = 0; k < Model::task_count; ++k) dy_[k].resize(B * Model::head_widths[k]);
+    }
+
+    // Manual task m's loss on the model's last forward; its logit gradient (× scale) into dy.
+    // unweighted = true ignores the learned weight (∂L_T/∂ω_m is the unweighted loss).
+    template <class Loss, class Model>
+    double manual_loss_gradient(const Loss& ce, const Model& model, const train::auxiliary_targets<T>& t, std::size_t head,
+                                std::size_t B, T scale, T* dy, bool unweighted = false) {
+        const T* w = t.weights.empty() ? nullptr : t.weights.data();
+        if (unweighted && w) {
+            unweighted_.assign(t.weights.begin(), t.weights.begin() + std::ptrdiff_t(B));
+            const T om = manual_weight(head - 1);
+            for (auto& x : unweighted_) x = om > T(0) ? x / om : T(0);
+            w = unweighted_.data();
+        }
+        if (t.type == train::auxiliary_targets<T>::kind::hard) {
+            return double(ce.value_and_gradient(model.output(head), B, Model::head_widths[head], loss::hard_targets{t.labels.data()},
+                                                w, dy, scale));
+        }
+        return double(ce.value_and_gradient(model.output(head), B, Model::head_widths[head], loss::soft_targets<T>{t.soft.data()},
+                                            w, dy, scale));
+    }
+
+    void record_metrics(const train::batch<T>& b) {
+        const std::size_t B = b.size;
+        double dist = 0, h = 0;
+        for (std::size_t i = 0; i < B; ++i) {
+            double d2 = 0;
+            for (std::size_t j = 0; j < F; ++j) {
+                const double d = double(x_tilde_[i * F + j]) - double(b.inputs[i * F + j]);
+                d2 += d * d;
+            }
+            dist += std::sqrt(d2);
+            for (std::size_t a = 0; a < A_; ++a) {
+                const double p = double(y_tilde_[i * A_ + a]);
+                if (p > 0) h -= p * std::log(p);
+            }
+        }
+        metric_values_[0] = dist / double(B);
+        metric_values_[1] = h / double(B);
+        metric_values_[2] = -double(loss::batch_entropy<T>::value(y_tilde_.data(), B, A_, mean_.data()));
+        for (std::size_t m = 0; m < manual_tasks; ++m) metric_values_[4 + m] = double(manual_weight(m));
+        for (std::size_t a = 0; a < A_; ++a) metric_values_[4 + manual_tasks + a] = double(mean_[a]);
+    }
+
+    dtg_options options_;
+    Manual manual_;
+    const data::hierarchy* hierarchy_ = nullptr;
+    loss::block_layout blocks_;
+    std::size_t A_ = 0, batch_size_ = 0, steps_ = 0, dev_cursor_ = 0;
+    feature_network features_;
+    label_network labels_;
+    arena<T> feature_grad_, label_grad_, omega_, omega_grad_;
+    optim::adam<T> feature_opt_, label_opt_, omega_opt_;
+    std::vector<T> gin_, x_tilde_, y_tilde_, mean_, unweighted_;
+    std::array<std::vector<T>, auxiliary_tasks + 1> dy_;
+    arena<T> v_, s_, spare_, probe_, saved_;
+    meta::dev_batch_buffers<T> dev_buffers_;
+    double regulariser_ = 0;
+    std::vector<std::string> metric_names_;
+    std::vector<double> metric_values_;
+};
+
+/// The DTG-style generator for Model with one-hidden-layer generators of width Hidden: the
+/// manual tasks come from Manual (gen::none, gen::human_hierarchy, gen::random_labels, …).
+template <class Model, std::size_t Hidden, std::size_t PrimaryClasses, class Manual = none>
+using dtg_for = dtg<nn::sequential<nn::input<Model::input_size + PrimaryClasses>, nn::dense<Hidden>, nn::relu, nn::dense<Model::input_size>>,
+                    nn::sequential<nn::input<Model::input_size>, nn::dense<Hidden>, nn::relu, nn::dense<Model::head_widths[Model::task_count - 1]>>,
+                    Manual, typename Model::scalar_type>;
+
+}  // namespace auxl::gen
