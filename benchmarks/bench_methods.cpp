@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "auxl/auxl.hpp"
+#include "auxl/gen/dtg.hpp"
 #include "auxl/gen/maxl.hpp"
 #include "auxl/gen/rl_aux.hpp"
 #include "auxl/weight/module_aware.hpp"
@@ -30,10 +31,18 @@ using maxl_gen = gen::maxl<gen::maxl_net_for<mlp_model>>;
 using maxl_fd = gen::maxl<gen::maxl_net_for<mlp_model>, gen::finite_difference_meta_gradient>;
 using sgd = optim::sgd<float>;
 using rl_gen = gen::rl_aux_for<mlp_model>;
+// DTG: heads primary (5), manual task (human, 10), generated task (10); generators of width 128.
+using dtg_model = nn::multi_task<mlp_trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+using dtg_gen = gen::dtg_for<dtg_model, 128, 5, gen::human_hierarchy>;
 
 template <class Generator>
-Generator make_generator(bool weights = false) {
-    if constexpr (requires(Generator g) { g.blocks(); }) {
+Generator make_generator(bool weights = false, std::size_t upper_every = 1) {
+    if constexpr (requires(Generator g) { g.feature_generator(); }) {
+        gen::dtg_options o;
+        o.psi_per_class = 2;
+        o.upper_every = upper_every;
+        return Generator(o);
+    } else if constexpr (requires(Generator g) { g.blocks(); }) {
         if constexpr (requires(Generator g) { g.policy(); }) {
             gen::rl_aux_options ro;
             ro.psi_per_class = 2;  // 5 primary classes x 2 = the auxiliary head's 10 outputs
@@ -50,7 +59,7 @@ Generator make_generator(bool weights = false) {
 }
 
 /// One epoch of fit() over 1,024 random 784-pixel examples (8 steps at batch 128), per iteration.
-template <class Generator, class Rule, bool Weights = false>
+template <class Generator, class Rule, bool Weights = false, class Model = mlp_model, std::size_t UpperEvery = 1>
 void BM_epoch(benchmark::State& state) {
     openblas_set_num_threads(static_cast<int>(state.range(1)));
     const std::size_t B = static_cast<std::size_t>(state.range(0));
@@ -66,8 +75,8 @@ void BM_epoch(benchmark::State& state) {
     o.seed = 1;
     o.batch_size = B;
     o.focal_gamma = 0.0;
-    trainer<mlp_model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), make_generator<Generator>(Weights), Rule{},
-                                               sgd({.learning_rate = 0.01, .momentum = 0.9}), o);
+    trainer<Model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), make_generator<Generator>(Weights, UpperEvery), Rule{},
+                                           sgd({.learning_rate = 0.01, .momentum = 0.9}), o);
     std::size_t epochs = 0;
     for (auto _ : state) {
         ++epochs;
@@ -122,6 +131,8 @@ BENCHMARK(BM_epoch<gen::human_hierarchy, weight::transference>)->Name("epoch/hum
 BENCHMARK(BM_epoch<maxl_gen, weight::equal>)->Name("epoch/maxl+equal")->Apply(args);
 BENCHMARK(BM_epoch<rl_gen, weight::equal>)->Name("epoch/rl_aux+equal")->Apply(args);
 BENCHMARK(BM_epoch<rl_gen, weight::equal, true>)->Name("epoch/rl_aux_w+equal")->Apply(args);
+BENCHMARK(BM_epoch<dtg_gen, weight::equal, false, dtg_model, 1>)->Name("epoch/dtg(upper_every=1)")->Apply(args);
+BENCHMARK(BM_epoch<dtg_gen, weight::equal, false, dtg_model, 20>)->Name("epoch/dtg(upper_every=20)")->Apply(args);
 
 }  // namespace
 
@@ -134,11 +145,12 @@ int main(int argc, char** argv) {
     auxl_bench::print_ratio_table(reporter.time, {"stl", "human+equal", "human+cosine", "human+transference", "maxl+equal",
                                                   "maxl+cosine", "maxl-fd+equal"},
                                   "stl");
-    std::printf("\nms per epoch of fit() (1,024 examples, 8 steps; RL-AUX and module_aware train on 95%% of them and\n"
-                "use the other 5%% as their dev set); ratio to STL's epoch in the same run\n");
+    std::printf("\nms per epoch of fit() (1,024 examples, 8 steps; RL-AUX, module_aware and DTG train on 95%% of them\n"
+                "and use the other 5%% as their dev set; DTG's model has a third head for its generated task);\n"
+                "ratio to STL's epoch in the same run\n");
     auxl_bench::print_ratio_table(reporter.time, {"epoch/stl", "epoch/human+equal", "epoch/human+cosine", "epoch/human+module_aware",
                                                   "epoch/human+transference", "epoch/maxl+equal", "epoch/rl_aux+equal",
-                                                  "epoch/rl_aux_w+equal"},
+                                                  "epoch/rl_aux_w+equal", "epoch/dtg(upper_every=1)", "epoch/dtg(upper_every=20)"},
                                   "epoch/stl");
     auxl_bench::print_openblas_line();
     benchmark::Shutdown();

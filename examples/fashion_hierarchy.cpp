@@ -46,7 +46,9 @@ struct config {
                                         "human+equal",        "human+cosine",      "human+module_aware",
                                         "human+transference", "maxl+equal",        "maxl+cosine",
                                         "maxl+module_aware",  "maxl+transference", "rl_aux+equal",
-                                        "rl_aux_w+equal"};
+                                        "rl_aux_w+equal",     "dtg"};
+    bool unhelpful = false;         // add the unhelpful-manual-task scenario: random+equal, dtg+random
+    std::size_t dtg_upper_every = 1;
     double aux_weight = 1.0;
     double lr = 0.05;
     std::size_t batch = 128;
@@ -74,7 +76,11 @@ void usage() {
                  "  --model NAME       mlp (784-256-128, default) | cnn (conv32-pool-conv64-pool-dense128)\n"
                  "  --methods LIST     comma-separated; default: stl and the generators human, maxl with the rules\n"
                  "                     equal, cosine, module_aware, transference, plus rl_aux+equal and\n"
-                 "                     rl_aux_w+equal (also: human+cosine-gate, maxl+cosine-gate).\n"
+                 "                     rl_aux_w+equal, and dtg (DTG-style, manual task = human labels); also\n"
+                 "                     human+cosine-gate, maxl+cosine-gate, random+equal, dtg+random.\n"
+                 "  --unhelpful        add the unhelpful-manual-task scenario: the manual auxiliary task is a\n"
+                 "                     fixed random label per example; compares random+equal and dtg+random\n"
+                 "  --dtg-upper-every N  DTG's lower steps per upper step (default 1: strict alternation)\n"
                  "                     MAXL and RL-AUX use 10 auxiliary classes: psi = 10 / primary classes.\n"
                  "                     RL-AUX and module_aware hold out 5% of the training subset as a dev set.\n"
                  "  --focal G          focal gamma of every method's losses (default 0; MAXL's code uses 2)\n"
@@ -85,8 +91,8 @@ void usage() {
                  "  --lr LR            initial learning rate, cosine-annealed to 0 (default 0.05)\n"
                  "  --batch N          batch size (default 128)\n"
                  "  --threads N        OpenBLAS threads (default: OpenBLAS's own choice)\n"
-                 "  --monitor N        test examples evaluated after each epoch for the CSV (default: all for\n"
-                 "                     mlp, 2000 for cnn); the final score always uses the full test set\n"
+                 "  --monitor N        test examples (stratified) evaluated after each epoch for the CSV (default\n"
+                 "                     2000); the final score always uses the full test set\n"
                  "  --out DIR          where CSV files go (default fashion_hierarchy_runs)\n"
                  "  --data DIR         Fashion-MNIST directory (default $AUXL_FASHION_MNIST_DIR or\n"
                  "                     /usr/share/datasets/fashion-mnist)\n"
@@ -136,6 +142,8 @@ config parse(int argc, char** argv) {
         else if (a == "--progress") c.progress = true;
         else if (a == "--standardize") c.standardize = true;
         else if (a == "--focal") c.focal = number(i);
+        else if (a == "--unhelpful") c.unhelpful = true;
+        else if (a == "--dtg-upper-every") c.dtg_upper_every = std::size_t(number(i));
         else if (a == "--rl-schedule") {
             const std::string v = value(i);
             if (v == "single") c.rl_schedule = gen::rl_schedule::single_pass;
@@ -162,6 +170,11 @@ config parse(int argc, char** argv) {
     if (c.model != "mlp" && c.model != "cnn") raise<config_error>("fashion_hierarchy: --model must be mlp or cnn");
     if (c.seeds == 0 || c.epochs == 0 || c.train_size == 0) raise<config_error>("fashion_hierarchy: seeds, epochs and train size must be positive");
     if (std::find(c.methods.begin(), c.methods.end(), "stl") == c.methods.end()) c.methods.insert(c.methods.begin(), "stl");
+    if (c.unhelpful) {
+        for (const char* m : {"human+equal", "dtg", "random+equal", "dtg+random"})
+            if (std::find(c.methods.begin(), c.methods.end(), m) == c.methods.end()) c.methods.push_back(m);
+    }
+    if (c.dtg_upper_every == 0) raise<config_error>("fashion_hierarchy: --dtg-upper-every must be positive");
     return c;
 }
 
@@ -181,8 +194,12 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
                                                         const data::dataset<float>& full_train,
                                                         const data::dataset<float>& test) {
     using model_type = nn::multi_task<Trunk, nn::head<nn::dense<Primary>>, nn::head<nn::dense<10>>>;
+    // DTG's methods need a head for the manual task and one for the generated task; the trunk and
+    // the first two heads are initialised exactly as in model_type (the extra head comes last).
+    using dtg_model_type = nn::multi_task<Trunk, nn::head<nn::dense<Primary>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+    const auto dtg_methods = train::dtg_method_names();
     std::map<std::string, std::vector<run_result>> results;
-    const std::size_t monitor = c.monitor ? std::min(c.monitor, test.size()) : (c.model == "mlp" ? test.size() : 2000);
+    const std::size_t monitor = c.monitor ? std::min(c.monitor, test.size()) : std::min<std::size_t>(2000, test.size());
     for (std::size_t s = 0; s < c.seeds; ++s) {
         const std::uint64_t seed = c.first_seed + s;
         rng subset_stream(seed, "subset");
@@ -208,33 +225,37 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             gen::rl_aux_options rl;
             rl.schedule = c.rl_schedule;
             const optim::sgd<float> sgd({.learning_rate = c.lr, .momentum = 0.9, .weight_decay = 5e-4});
-            auto trainer = train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight, maxl, rl);
+            gen::dtg_options dtg;
+            dtg.upper_every = c.dtg_upper_every;
             run_result r;
-            std::visit(
-                [&](auto& t) {
-                    typename std::remove_reference_t<decltype(t)>::fit_options fit;
-                    fit.epochs = c.epochs;
-                    fit.validation = &monitor_set;
-                    const auto csv = c.out / (h.name() + "_" + c.model + "_" + method + "_seed" + std::to_string(seed) + ".csv");
-                    train::csv_log log(csv, method + "/seed" + std::to_string(seed));
-                    std::ostringstream sink;
-                    train::progress show(c.progress ? std::cout : sink, 0);
-                    try {
-                        const auto report = t.fit(train_set, fit, log, show);
-                        r.accuracy = t.evaluate(test_set).primary_accuracy();
-                        std::ostringstream diag;
-                        diag << std::setprecision(3);
-                        for (std::size_t m = 0; m < report.metric_names.size(); ++m)
-                            diag << "  " << report.metric_names[m] << ' ' << report.metric_values[m];
-                        r.diagnostics = diag.str();
-                        r.seconds_per_epoch = t.training_seconds() / double(c.epochs);
-                        r.ms_per_step = 1000.0 * t.training_seconds() / double(t.steps_done());
-                    } catch (const numeric_error& e) {
-                        r.diverged = true;
-                        r.message = e.what();
-                    }
-                },
-                *trainer);
+            auto run = [&](auto& t) {
+                typename std::remove_reference_t<decltype(t)>::fit_options fit;
+                fit.epochs = c.epochs;
+                fit.validation = &monitor_set;
+                const auto csv = c.out / (h.name() + "_" + c.model + "_" + method + "_seed" + std::to_string(seed) + ".csv");
+                train::csv_log log(csv, method + "/seed" + std::to_string(seed));
+                std::ostringstream sink;
+                train::progress show(c.progress ? std::cout : sink, 0);
+                try {
+                    const auto report = t.fit(train_set, fit, log, show);
+                    r.accuracy = t.evaluate(test_set).primary_accuracy();
+                    std::ostringstream diag;
+                    diag << std::setprecision(3);
+                    for (std::size_t m = 0; m < report.metric_names.size(); ++m)
+                        diag << "  " << report.metric_names[m] << ' ' << report.metric_values[m];
+                    r.diagnostics = diag.str();
+                    r.seconds_per_epoch = t.training_seconds() / double(c.epochs);
+                    r.ms_per_step = 1000.0 * t.training_seconds() / double(t.steps_done());
+                } catch (const numeric_error& e) {
+                    r.diverged = true;
+                    r.message = e.what();
+                }
+            };
+            if (std::find(dtg_methods.begin(), dtg_methods.end(), method) != dtg_methods.end()) {
+                std::visit(run, *train::make_dtg_trainer<dtg_model_type>(method, h, sgd, options, c.aux_weight, dtg));
+            } else {
+                std::visit(run, *train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight, maxl, rl));
+            }
             if (r.diverged) {
                 std::cout << "  " << method << " seed " << seed << " diverged: " << r.message << "\n";
             } else {

@@ -88,7 +88,8 @@ struct dtg_options {
 
 /// FeatureGen: an nn::sequential from F + C inputs (example and one-hot primary class) to F;
 /// LabelGen: from F to A = Σψ; Manual: a generator of the manually collected auxiliary tasks
-/// (gen::none for none), whose heads come first; the generated task uses the last head.
+/// (gen::none for none), whose heads come first; the generated task uses the head after them
+/// (head manual_tasks + 1; further heads of the model, if any, stay unused).
 template <class FeatureGen, class LabelGen, class Manual = none, class Scalar = float>
 class dtg {
 public:
@@ -125,9 +126,9 @@ public:
         if (blocks_.primary_classes() != C) {
             raise<config_error>("auxl::gen::dtg: psi has ", blocks_.primary_classes(), " blocks, the hierarchy ", C, " primary classes");
         }
-        if (setup.head_widths.size() != auxiliary_tasks + 1) {
-            raise<config_error>("auxl::gen::dtg: the model has ", setup.head_widths.size(), " heads; expected ", auxiliary_tasks + 1,
-                                " (primary, ", manual_tasks, " manual, 1 generated)");
+        if (setup.head_widths.size() < auxiliary_tasks + 1) {
+            raise<config_error>("auxl::gen::dtg: the model has ", setup.head_widths.size(), " heads; expected at least ",
+                                auxiliary_tasks + 1, " (primary, ", manual_tasks, " manual, 1 generated)");
         }
         if (setup.head_widths[generated_head] != A_ || label_network::output_size != A_) {
             raise<config_error>("auxl::gen::dtg: psi gives ", A_, " generated labels; the generated head has ",
@@ -224,7 +225,7 @@ public:
     void compute_upper_gradient(Trainer& trainer, const train::batch<T>& b) {
         auto& model = trainer.model();
         using Model = std::remove_reference_t<decltype(model)>;
-        static_assert(Model::task_count == auxiliary_tasks + 1, "auxl::gen::dtg: the model needs a head per manual task plus one");
+        static_assert(Model::task_count >= auxiliary_tasks + 1, "auxl::gen::dtg: the model needs a head per manual task plus one");
         const std::size_t P = Model::parameter_count, B = b.size;
         if (B != batch_size_) raise<error>("auxl::gen::dtg: upper step on a batch generate() did not see");
         const double alpha = options_.neumann_alpha ? *options_.neumann_alpha : trainer.optimizer().learning_rate();
@@ -405,7 +406,7 @@ public:
 private:
     template <class Model>
     void resize_upstream(std::size_t B) {
-        for (std::size_t k = 0; k < Model::task_count; ++k) dy_[k].resize(B * Model::head_widths[k]);
+        for (std::size_t k = 0; k <= auxiliary_tasks; ++k) dy_[k].resize(B * Model::head_widths[k]);
     }
 
     // Manual task m's loss on the model's last forward; its logit gradient (× scale) into dy.
@@ -472,7 +473,7 @@ private:
 /// manual tasks come from Manual (gen::none, gen::human_hierarchy, gen::random_labels, …).
 template <class Model, std::size_t Hidden, std::size_t PrimaryClasses, class Manual = none>
 using dtg_for = dtg<nn::sequential<nn::input<Model::input_size + PrimaryClasses>, nn::dense<Hidden>, nn::relu, nn::dense<Model::input_size>>,
-                    nn::sequential<nn::input<Model::input_size>, nn::dense<Hidden>, nn::relu, nn::dense<Model::head_widths[Model::task_count - 1]>>,
+                    nn::sequential<nn::input<Model::input_size>, nn::dense<Hidden>, nn::relu, nn::dense<Model::head_widths[Manual::auxiliary_tasks + 1]>>,
                     Manual, typename Model::scalar_type>;
 
 }  // namespace auxl::gen

@@ -11,6 +11,12 @@
 // "maxl+module_aware", "maxl+transference".  (module_aware and transference ignore aux_weight.)  MAXL's generator network is the model's
 // trunk plus a linear layer (gen::maxl_net_for<Model>); when maxl_options.psi is empty, ψ per
 // primary class is the auxiliary head's width divided by the number of primary classes.
+//
+// make_dtg_trainer<Model> covers the methods that need a model with two auxiliary heads (primary,
+// manually collected task, generated task): "dtg" (DTG-style, manual task = the human fine
+// labels), "dtg+random" (manual task = fixed random labels: the unhelpful-task scenario) and
+// "random+equal" (Equal with that random task).  Its generators are one-hidden-layer MLPs of
+// width 128 (gen::dtg_for).
 #pragma once
 
 #include <memory>
@@ -19,10 +25,12 @@
 #include <vector>
 
 #include "auxl/core/error.hpp"
+#include "auxl/gen/dtg.hpp"
 #include "auxl/gen/human_hierarchy.hpp"
 #include "auxl/gen/maxl.hpp"
 #include "auxl/gen/rl_aux.hpp"
 #include "auxl/gen/none.hpp"
+#include "auxl/gen/random_labels.hpp"
 #include "auxl/train/trainer.hpp"
 #include "auxl/weight/cosine.hpp"
 #include "auxl/weight/equal.hpp"
@@ -54,6 +62,44 @@ inline std::vector<std::string> method_names() {
             "human+equal",       "human+cosine",      "human+cosine-gate", "human+module_aware", "human+transference",
             "maxl+equal",        "maxl+cosine",       "maxl+cosine-gate",  "maxl+module_aware",  "maxl+transference",
             "rl_aux+equal",      "rl_aux_w+equal"};
+}
+
+template <class Model, class Manual>
+using dtg_default_for = gen::dtg_for<Model, 128, Model::head_widths[0], Manual>;
+
+template <class Model, class Optimizer>
+using any_dtg_trainer = std::variant<trainer<Model, dtg_default_for<Model, gen::human_hierarchy>, weight::equal, Optimizer>,
+                                     trainer<Model, dtg_default_for<Model, gen::random_labels>, weight::equal, Optimizer>,
+                                     trainer<Model, gen::random_labels, weight::equal, Optimizer>>;
+
+/// The method names make_dtg_trainer accepts.
+inline std::vector<std::string> dtg_method_names() { return {"dtg", "dtg+random", "random+equal"}; }
+
+/// A trainer for one of dtg_method_names() on a model with heads (primary, manual, generated).
+template <class Model, class Optimizer>
+std::unique_ptr<any_dtg_trainer<Model, Optimizer>> make_dtg_trainer(const std::string& method, const data::hierarchy& hierarchy,
+                                                                    const Optimizer& optimizer, const trainer_options& options,
+                                                                    double aux_weight = 1.0, gen::dtg_options dtg = {}) {
+    static_assert(Model::task_count == 3, "auxl::train::make_dtg_trainer: the model needs heads (primary, manual, generated)");
+    using variant = any_dtg_trainer<Model, Optimizer>;
+    if (dtg.psi.empty()) dtg.psi_per_class = Model::head_widths[2] / hierarchy.primary_classes();
+    if (method == "dtg") {
+        using G = dtg_default_for<Model, gen::human_hierarchy>;
+        return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::equal, Optimizer>>, hierarchy, G{dtg},
+                                         weight::equal{aux_weight}, optimizer, options);
+    }
+    if (method == "dtg+random") {
+        using G = dtg_default_for<Model, gen::random_labels>;
+        return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::equal, Optimizer>>, hierarchy, G{dtg},
+                                         weight::equal{aux_weight}, optimizer, options);
+    }
+    if (method == "random+equal") {
+        return std::make_unique<variant>(std::in_place_type<trainer<Model, gen::random_labels, weight::equal, Optimizer>>,
+                                         hierarchy, gen::random_labels{}, weight::equal{aux_weight}, optimizer, options);
+    }
+    std::string known;
+    for (const auto& n : dtg_method_names()) known += (known.empty() ? "" : ", ") + n;
+    raise<config_error>("auxl::train::make_dtg_trainer: unknown method '", method, "' (known: ", known, ")");
 }
 
 /// A trainer for `method`; `aux_weight` is λ of the equal and cosine rules.

@@ -205,6 +205,7 @@ public:
         visit("omega", omega_);
         visit("velocity", velocity_);
         visit("steps", steps_);
+        visit("dev_cursor", dev_cursor_);  // the next upper step's dev rows: needed for a bit-exact resume
         refresh_reports();
     }
 
