@@ -3,11 +3,13 @@
 # Idempotent: packages already present are skipped, so running it twice costs one dpkg query.
 # Works as root or through sudo.  Usage: scripts/setup.sh [--plots]
 #   --plots  also installs matplotlib with pip (for scripts/plot_affinity.py); not needed to build or test.
+# Also installs the Conan 2 client with pip into .tools/venv (for the packaging test, which skips
+# without it); a failure there (no network) is a warning, not an error.
 set -eu
 
 packages="build-essential cmake pkg-config libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev \
 libxtensor-blas-dev libopenblas-dev liblapack-dev libboost-dev doctest-dev zlib1g-dev \
-libbenchmark-dev dataset-fashion-mnist"
+libbenchmark-dev dataset-fashion-mnist python3-venv"
 
 missing=""
 for p in $packages; do
@@ -25,8 +27,20 @@ install_plots() {
     fi
 }
 
+tools="$(cd "$(dirname "$0")/.." && pwd)/.tools/venv"
+install_conan() {
+    if [ -x "$tools/bin/conan" ]; then
+        echo "auxl setup: conan present ($tools/bin/conan)"
+    elif python3 -m venv "$tools" && "$tools/bin/pip" install --quiet "conan>=2,<3"; then
+        echo "auxl setup: installed conan into $tools"
+    else
+        echo "auxl setup: warning: could not install conan with pip; the Conan packaging test will be skipped" >&2
+    fi
+}
+
 if [ -z "$missing" ]; then
     echo "auxl setup: all Debian packages present"
+    install_conan
     if [ "${1:-}" = "--plots" ]; then install_plots; fi
     exit 0
 fi
@@ -45,4 +59,5 @@ export DEBIAN_FRONTEND=noninteractive
 $as_root apt-get update -qq
 # shellcheck disable=SC2086
 $as_root apt-get install -y -qq --no-install-recommends $missing
+install_conan
 if [ "${1:-}" = "--plots" ]; then install_plots; fi

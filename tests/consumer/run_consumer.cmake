@@ -1,0 +1,78 @@
+# Drives the packaging checks as CTest tests (cmake -P with -D arguments):
+#   MODE=install     install auxl from BUILD_DIR to WORK/prefix; configure, build and run
+#                    tests/consumer against it with find_package; then compile the same program
+#                    with nothing but pkg-config's flags and run it
+#   MODE=subdir      tests/consumer/subdir: add_subdirectory of the source tree
+#   MODE=missing     find_package(auxl) with Eigen3 hidden must fail in auxl's config, naming Eigen3
+#   MODE=conan       conan create with the Debian 12 profile, offline (CONAN_HOME inside WORK)
+# SOURCE_DIR, BUILD_DIR, WORK are required; CONAN (path or empty), REQUIRE_CONAN for MODE=conan.
+cmake_minimum_required(VERSION 3.21)
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(last_output "${out}${err}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+set(consumer ${SOURCE_DIR}/tests/consumer)
+
+if(MODE STREQUAL "install")
+  run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK}/prefix)
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  run(${CMAKE_COMMAND} --build ${WORK}/build)
+  run(${WORK}/build/train_one_step)
+  message(STATUS "find_package consumer: ${last_output}")
+  # pkg-config: the installed auxl.pc alone must give a working compile line.
+  find_program(PKG_CONFIG pkg-config REQUIRED)
+  find_program(CXX NAMES c++ g++ REQUIRED)
+  set(ENV{PKG_CONFIG_PATH} ${WORK}/prefix/share/pkgconfig)
+  run(${PKG_CONFIG} --cflags --libs auxl)
+  string(STRIP "${last_output}" flags)
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  run(${CXX} -O1 ${consumer}/train_one_step.cpp ${flags} -o ${WORK}/train_one_step_pc)
+  run(${WORK}/train_one_step_pc)
+  message(STATUS "pkg-config consumer: ${last_output}")
+elseif(MODE STREQUAL "subdir")
+  run(${CMAKE_COMMAND} -S ${consumer}/subdir -B ${WORK}/build -DCMAKE_BUILD_TYPE=Release -DAUXL_SOURCE_DIR=${SOURCE_DIR})
+  run(${CMAKE_COMMAND} --build ${WORK}/build --target train_one_step)
+  run(${WORK}/build/train_one_step)
+  message(STATUS "add_subdirectory consumer: ${last_output}")
+elseif(MODE STREQUAL "missing")
+  run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK}/prefix)
+  # Eigen's package config is hidden (HIDE_DIR, the directory our own build found it in), as
+  # for a user who never installed Eigen.
+  execute_process(COMMAND ${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${WORK}/prefix
+                          -DCMAKE_IGNORE_PATH=${HIDE_DIR}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "configuring with Eigen3 hidden succeeded; find_package(auxl) should have failed")
+  endif()
+  if(NOT "${out}${err}" MATCHES "package configuration file provided by\n? *\"Eigen3\"" OR NOT "${out}${err}" MATCHES "auxlConfig.cmake")
+    message(FATAL_ERROR "the error does not name the missing dependency and auxl's config:\n${out}\n${err}")
+  endif()
+  message(STATUS "a missing dependency is named: OK")
+elseif(MODE STREQUAL "conan")
+  if(NOT CONAN)
+    if(REQUIRE_CONAN)
+      message(FATAL_ERROR "conan not found (scripts/setup.sh installs it into .tools/venv)")
+    endif()
+    message(STATUS "conan not found: skipped")
+    file(WRITE ${WORK}/skipped "conan not found")
+    return()
+  endif()
+  set(ENV{CONAN_HOME} ${WORK}/conan_home)
+  run(${CONAN} profile detect --force)
+  run(${CONAN} remote disable conancenter)
+  run(${CONAN} create ${SOURCE_DIR} -pr:a ${SOURCE_DIR}/conan/profiles/debian12 --build=missing)
+  if(NOT last_output MATCHES "primary loss")
+    message(FATAL_ERROR "the test_package did not run:\n${last_output}")
+  endif()
+  string(REGEX MATCH "auxl [0-9.]+: [^\n]*primary loss[^\n]*" ran "${last_output}")
+  message(STATUS "conan create: OK; test_package printed: ${ran}")
+else()
+  message(FATAL_ERROR "unknown MODE '${MODE}'")
+endif()
