@@ -3,6 +3,7 @@
 #                    tests/consumer against it with find_package; then compile the same program
 #                    with nothing but pkg-config's flags and run it
 #   MODE=subdir      tests/consumer/subdir: add_subdirectory of the source tree
+#   MODE=fetchcontent the same project taking auxl with FetchContent_MakeAvailable
 #   MODE=missing     find_package(auxl) with Eigen3 hidden must fail in auxl's config, naming Eigen3
 #   MODE=conan       conan create with the Debian 12 profile, offline (CONAN_HOME inside WORK)
 # SOURCE_DIR, BUILD_DIR, WORK are required; CONAN (path or empty), REQUIRE_CONAN for MODE=conan.
@@ -36,11 +37,16 @@ if(MODE STREQUAL "install")
   run(${CXX} -O1 ${consumer}/train_one_step.cpp ${flags} -o ${WORK}/train_one_step_pc)
   run(${WORK}/train_one_step_pc)
   message(STATUS "pkg-config consumer: ${last_output}")
-elseif(MODE STREQUAL "subdir")
-  run(${CMAKE_COMMAND} -S ${consumer}/subdir -B ${WORK}/build -DCMAKE_BUILD_TYPE=Release -DAUXL_SOURCE_DIR=${SOURCE_DIR})
+elseif(MODE STREQUAL "subdir" OR MODE STREQUAL "fetchcontent")
+  set(via OFF)
+  if(MODE STREQUAL "fetchcontent")
+    set(via ON)
+  endif()
+  run(${CMAKE_COMMAND} -S ${consumer}/subdir -B ${WORK}/build -DCMAKE_BUILD_TYPE=Release -DAUXL_SOURCE_DIR=${SOURCE_DIR}
+      -DAUXL_VIA_FETCHCONTENT=${via})
   run(${CMAKE_COMMAND} --build ${WORK}/build --target train_one_step)
   run(${WORK}/build/train_one_step)
-  message(STATUS "add_subdirectory consumer: ${last_output}")
+  message(STATUS "${MODE} consumer: ${last_output}")
 elseif(MODE STREQUAL "missing")
   run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK}/prefix)
   # Eigen's package config is hidden (HIDE_DIR, the directory our own build found it in), as
