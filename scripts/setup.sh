@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian 12 packages auxl needs to build, test and run its examples.
 # Idempotent: packages already present are skipped, so running it twice costs one dpkg query.
-# Works as root or through sudo.  Usage: scripts/setup.sh [--plots]
+# Works as root or through sudo.  Usage: scripts/setup.sh [--plots] [--torch]
 #   --plots  also installs matplotlib with pip (for scripts/plot_affinity.py); not needed to build or test.
+#   --torch  also installs Debian's python3-torch (for benchmarks/side_by_side.py); not needed to build or test.
 # Also installs the Conan 2 client with pip into .tools/venv (for the packaging test, which skips
 # without it); a failure there (no network) is a warning, not an error.
 set -eu
@@ -10,6 +11,9 @@ set -eu
 packages="build-essential cmake pkg-config libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev \
 libxtensor-blas-dev libopenblas-dev liblapack-dev libboost-dev doctest-dev zlib1g-dev \
 libbenchmark-dev dataset-fashion-mnist python3-venv"
+for arg in "$@"; do
+    if [ "$arg" = "--torch" ]; then packages="$packages python3-torch"; fi
+done
 
 missing=""
 for p in $packages; do
@@ -41,7 +45,7 @@ install_conan() {
 if [ -z "$missing" ]; then
     echo "auxl setup: all Debian packages present"
     install_conan
-    if [ "${1:-}" = "--plots" ]; then install_plots; fi
+    for arg in "$@"; do if [ "$arg" = "--plots" ]; then install_plots; fi; done
     exit 0
 fi
 
@@ -60,4 +64,4 @@ $as_root apt-get update -qq
 # shellcheck disable=SC2086
 $as_root apt-get install -y -qq --no-install-recommends $missing
 install_conan
-if [ "${1:-}" = "--plots" ]; then install_plots; fi
+for arg in "$@"; do if [ "$arg" = "--plots" ]; then install_plots; fi; done
