@@ -22,8 +22,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 METHODS = ["stl", "human+equal", "human+cosine", "human+transference", "maxl+equal"]
 
 
-def run(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()
+def run(cmd, threads):
+    # Both libraries call the same OpenBLAS: pin its pool (and OpenMP's, which PyTorch's own
+    # kernels use) to the thread count under test, or PyTorch's BLAS calls use every core.
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()
     return json.loads(out[-1])
 
 
@@ -52,7 +55,7 @@ def main():
                 for _ in range(a.repeats):
                     for impl, cmd in (("auxl", [a.auxl] + common),
                                       ("torch", [sys.executable, os.path.join(HERE, "torch_reference.py")] + common)):
-                        r = run(cmd)
+                        r = run(cmd, threads)
                         times[impl].append(r["ms_per_step"])
                         mem[impl] = max(mem[impl], r["peak_rss_mb"])
                         meta[impl] = r.get("blas", "") + (f", torch {r['torch']}" if "torch" in r else "")

@@ -23,6 +23,7 @@ Methods (auxl's names):
 """
 import argparse
 import json
+import re
 import resource
 import time
 
@@ -187,7 +188,9 @@ def main():
     for _ in range(a.steps):
         step(x, y, fine)
     ms = 1000 * (time.perf_counter() - start) / a.steps
-    blas = [l.strip() for l in torch.__config__.show().splitlines() if "BLAS_INFO" in l or "LAPACK_INFO" in l]
+    config = torch.__config__.show()
+    blas = [m.group(0) for key in ("BLAS_INFO", "USE_MKLDNN", "USE_OPENMP")
+            for m in [re.search(key + r"=[^,]*", config)] if m]
     print(json.dumps({"impl": "torch", "method": a.method, "model": a.model, "threads": a.threads, "batch": a.batch,
                       "steps": a.steps, "ms_per_step": round(ms, 4),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
