@@ -91,34 +91,37 @@ def make_step(method, model):
             opt.step()
         return step
 
+    n = len(trunk_params)
+
+    def task_gradients(x, y, fine):
+        """Primary and auxiliary gradients, each over the trunk and its own head (two backward passes)."""
+        p, a = net(x)
+        lp, la = F.cross_entropy(p, y), F.cross_entropy(a, fine)
+        g = torch.autograd.grad(lp, trunk_params + list(net.primary.parameters()), retain_graph=True)
+        v = torch.autograd.grad(la, trunk_params + list(net.aux.parameters()))
+        return g, v
+
+    def apply(g, v, w):
+        """Trunk moves along G + w V; each head along its own task's gradient."""
+        for prm, gi, vi in zip(trunk_params, g[:n], v[:n]):
+            prm.grad = gi + w * vi
+        for prm, gi in zip(net.primary.parameters(), g[n:]):
+            prm.grad = gi
+        for prm, vi in zip(net.aux.parameters(), v[n:]):
+            prm.grad = vi
+        opt.step()
+
     if method == "human+cosine":
         def step(x, y, fine):
-            opt.zero_grad(set_to_none=True)
-            p, a = net(x)
-            lp, la = F.cross_entropy(p, y), F.cross_entropy(a, fine)
-            g = torch.autograd.grad(lp, trunk_params + list(net.primary.parameters()), retain_graph=True)
-            v = torch.autograd.grad(la, trunk_params + list(net.aux.parameters()))
-            n = len(trunk_params)
+            g, v = task_gradients(x, y, fine)
             gt, vt = torch.cat([t.flatten() for t in g[:n]]), torch.cat([t.flatten() for t in v[:n]])
             cos = torch.dot(gt, vt) / (gt.norm() * vt.norm() + 1e-12)
-            w = cos.clamp(min=0)
-            for prm, gi, vi in zip(trunk_params, g[:n], v[:n]):
-                prm.grad = gi + w * vi
-            for prm, gi in zip(net.primary.parameters(), g[n:]):
-                prm.grad = gi
-            for prm, vi in zip(net.aux.parameters(), v[n:]):
-                prm.grad = vi
-            opt.step()
+            apply(g, v, cos.clamp(min=0))
         return step
 
     if method == "human+transference":
         def step(x, y, fine):
-            opt.zero_grad(set_to_none=True)
-            p, a = net(x)
-            lp, la = F.cross_entropy(p, y), F.cross_entropy(a, fine)
-            g = torch.autograd.grad(lp, trunk_params + list(net.primary.parameters()), retain_graph=True)
-            v = torch.autograd.grad(la, trunk_params + list(net.aux.parameters()))
-            n = len(trunk_params)
+            g, v = task_gradients(x, y, fine)
             best, best_w = None, 0.0
             with torch.no_grad():
                 params = dict(net.named_parameters())
@@ -132,13 +135,7 @@ def make_step(method, model):
                     lp_after = F.cross_entropy(functional_call(net, fast, (x,))[0], y)
                     if best is None or lp_after < best:
                         best, best_w = lp_after, w
-            for prm, gi, vi in zip(trunk_params, g[:n], v[:n]):
-                prm.grad = gi + best_w * vi
-            for prm, gi in zip(net.primary.parameters(), g[n:]):
-                prm.grad = gi
-            for prm, vi in zip(net.aux.parameters(), v[n:]):
-                prm.grad = vi
-            opt.step()
+            apply(g, v, best_w)
         return step
 
     if method == "maxl+equal":

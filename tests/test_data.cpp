@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "auxl/data/batcher.hpp"
+#include "auxl/data/cifar.hpp"
 #include "auxl/data/fashion_mnist.hpp"
 #include "auxl/data/hierarchy.hpp"
 #include "auxl/data/idx.hpp"
@@ -295,4 +296,73 @@ TEST_CASE("Fashion-MNIST loads with the right counts, shapes and label range") {
     CHECK(hi == 1.0f);
     testing::temp_dir empty;
     CHECK_THROWS_WITH_AS(data::load_fashion_mnist(empty.path()), doctest::Contains("dataset-fashion-mnist"), io_error);
+}
+
+namespace {
+// n CIFAR records: CIFAR-100 when `hundred` (coarse, fine, pixels) else CIFAR-10 (label, pixels).
+std::string cifar_records(std::size_t n, bool hundred) {
+    const auto super20 = data::hierarchy::cifar100_super20();
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (hundred) {
+            const int fine = int(i * 37 % 100);
+            out.push_back(char(super20.primary_of(fine)));
+            out.push_back(char(fine));
+        } else {
+            out.push_back(char(i % 10));
+        }
+        for (std::size_t j = 0; j < data::cifar_pixels; ++j) out.push_back(char((i + j) % 256));
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("CIFAR-10 and CIFAR-100 binary files load as 3x32x32 examples with checked labels") {
+    testing::temp_dir dir;
+    for (int b = 1; b <= 5; ++b) write_file(dir / ("data_batch_" + std::to_string(b) + ".bin"), cifar_records(4, false));
+    write_file(dir / "test_batch.bin", cifar_records(3, false));
+    const auto c10 = data::load_cifar10(dir.path());
+    REQUIRE(c10.train.size() == 20);
+    CHECK(c10.test.size() == 3);
+    CHECK(c10.train.example_shape == std::array<std::size_t, 3>{3, 32, 32});
+    CHECK(c10.train.classes == 10);
+    CHECK(c10.train.labels[5] == 1);  // batch 2, record 1
+    CHECK(c10.train.inputs(5, 0) == doctest::Approx(1.0f / 255.0f));
+    CHECK(c10.train.inputs(0, 255) == doctest::Approx(1.0f));
+
+    write_file(dir / "train.bin", cifar_records(6, true));
+    write_file(dir / "test.bin", cifar_records(2, true));
+    const auto c100 = data::load_cifar100(dir.path());
+    REQUIRE(c100.train.size() == 6);
+    CHECK(c100.train.classes == 100);
+    CHECK(c100.train.labels[1] == 37);
+    std::vector<std::int32_t> coarse;
+    data::read_cifar100_file(dir / "train.bin", &coarse);
+    CHECK(coarse[1] == data::hierarchy::cifar100_super20().primary_of(37));
+}
+
+TEST_CASE("bad CIFAR files each raise an io_error naming the file, the record and the field") {
+    testing::temp_dir dir;
+    const auto path = dir / "bad.bin";
+    auto good10 = cifar_records(2, false), good100 = cifar_records(2, true);
+    write_file(path, good10.substr(0, good10.size() - 1));
+    CHECK_THROWS_WITH_AS(data::read_cifar10_batch(path), doctest::Contains("field size: expected a positive multiple of 3073"), io_error);
+    write_file(path, "");
+    CHECK_THROWS_WITH_AS(data::read_cifar10_batch(path), doctest::Contains("bad.bin field size"), io_error);
+    auto bad_label = good10;
+    bad_label[3073] = char(10);
+    write_file(path, bad_label);
+    CHECK_THROWS_WITH_AS(data::read_cifar10_batch(path), doctest::Contains("record 1 field label: expected 0-9, found 10"), io_error);
+    auto bad_fine = good100;
+    bad_fine[1] = char(100);
+    write_file(path, bad_fine);
+    CHECK_THROWS_WITH_AS(data::read_cifar100_file(path), doctest::Contains("record 0 field fine label"), io_error);
+    auto wrong_coarse = good100;
+    wrong_coarse[0] = char((int(wrong_coarse[0]) + 1) % 20);
+    write_file(path, wrong_coarse);
+    CHECK_THROWS_WITH_AS(data::read_cifar100_file(path), doctest::Contains("belongs to superclass"), io_error);
+    // A CIFAR-10 file read as CIFAR-100 is refused (its size is not a whole number of records).
+    write_file(path, good10);
+    CHECK_THROWS_WITH_AS(data::read_cifar100_file(path), doctest::Contains("multiple of 3074"), io_error);
+    CHECK_THROWS_WITH_AS(data::read_cifar10_batch(dir / "missing.bin"), doctest::Contains("cannot open"), io_error);
 }

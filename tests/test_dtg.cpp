@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "auxl/auxl.hpp"
@@ -147,6 +148,26 @@ struct fd_fixture {
         const auto& f = t.generator().feature_gradient();
         return i < f.size() ? f[i] : t.generator().label_gradient()[i - f.size()];
     }
+    // Compares the generators' upper gradients (as the code under test left them) with central
+    // differences of f in each parameter of φ; returns the largest error and the largest entry.
+    template <class Value>
+    std::pair<double, double> compare_with_finite_differences(Value&& f, double h) {
+        std::vector<double> analytic(phi_size());
+        for (std::size_t i = 0; i < analytic.size(); ++i) analytic[i] = grad(i);
+        double worst = 0, scale = 0;
+        for (std::size_t i = 0; i < analytic.size(); ++i) {
+            const double keep = phi(i);
+            phi(i) = keep + h;
+            const double up = f();
+            phi(i) = keep - h;
+            const double down = f();
+            phi(i) = keep;
+            const double numeric = (up - down) / (2 * h);
+            worst = std::max(worst, std::abs(numeric - analytic[i]));
+            scale = std::max(scale, std::abs(numeric));
+        }
+        return {worst, scale};
+    }
     void regenerate() {
         std::array<train::auxiliary_targets<double>, 1> targets;
         targets[0].reserve(8, 4);
@@ -174,23 +195,9 @@ TEST_CASE("DTG's mixed product matches a finite difference in φ of <p, grad_θ 
         return std::inner_product(grad.begin(), grad.end(), p.begin(), 0.0);
     };
     fx.regenerate();
-    const_cast<arena<double>&>(g.feature_gradient()).zero();
-    const_cast<arena<double>&>(g.label_gradient()).zero();
+    g.zero_upper_gradients();
     g.mixed_product(fx.t, fx.b, std::span<const double>(p), 1.0);
-    std::vector<double> analytic(fx.phi_size());
-    for (std::size_t i = 0; i < analytic.size(); ++i) analytic[i] = fx.grad(i);
-    double worst = 0, scale = 0;
-    for (std::size_t i = 0; i < analytic.size(); ++i) {
-        const double keep = fx.phi(i), h = 1e-5;
-        fx.phi(i) = keep + h;
-        const double up = inner();
-        fx.phi(i) = keep - h;
-        const double down = inner();
-        fx.phi(i) = keep;
-        const double numeric = (up - down) / (2 * h);
-        worst = std::max(worst, std::abs(numeric - analytic[i]));
-        scale = std::max(scale, std::abs(numeric));
-    }
+    const auto [worst, scale] = fx.compare_with_finite_differences(inner, 1e-5);
     MESSAGE("mixed product: max |analytic − FD| = " << worst << " on entries up to " << scale);
     CHECK(scale > 1e-3);
     CHECK(worst < 5e-5 * scale);  // the mixed product is itself a central difference (ε‖s‖ = 0.01)
@@ -200,28 +207,14 @@ TEST_CASE("DTG's instance regulariser has the gradient it claims") {
     fd_fixture fx;
     auto& g = fx.t.generator();
     fx.regenerate();
-    const_cast<arena<double>&>(g.feature_gradient()).zero();
-    const_cast<arena<double>&>(g.label_gradient()).zero();
+    g.zero_upper_gradients();
     g.add_regulariser_gradient(fx.b);
-    std::vector<double> analytic(fx.phi_size());
-    for (std::size_t i = 0; i < analytic.size(); ++i) analytic[i] = fx.grad(i);
     auto value = [&] {
         fx.regenerate();
-        g.add_regulariser_gradient(fx.b);
+        g.add_regulariser_gradient(fx.b);  // sets regulariser() for the regenerated batch
         return g.regulariser();
     };
-    double worst = 0, scale = 0;
-    for (std::size_t i = 0; i < analytic.size(); ++i) {
-        const double keep = fx.phi(i), h = 1e-6;
-        fx.phi(i) = keep + h;
-        const double up = value();
-        fx.phi(i) = keep - h;
-        const double down = value();
-        fx.phi(i) = keep;
-        const double numeric = (up - down) / (2 * h);
-        worst = std::max(worst, std::abs(numeric - analytic[i]));
-        scale = std::max(scale, std::abs(numeric));
-    }
+    const auto [worst, scale] = fx.compare_with_finite_differences(value, 1e-6);
     CHECK(scale > 1e-4);
     CHECK(worst < 1e-6 * std::max(1.0, scale));
 }

@@ -242,9 +242,7 @@ public:
             for (std::size_t i = 0; i < P; ++i) out[i] += T(wd) * u[i];
         };
         auto add_mixed = [&](std::span<const T> s, double scale) { mixed_product(trainer, b, s, scale); };
-        feature_grad_.zero();
-        label_grad_.zero();
-        omega_grad_.zero();
+        zero_upper_gradients();
         meta::implicit_hypergradient(std::span<const T>(v_.data(), P), apply_H, add_mixed, alpha, options_.neumann_terms,
                                      std::span<T>(s_.data(), P));
         add_regulariser_gradient(b);
@@ -298,6 +296,13 @@ public:
     }
 
     // ---- the pieces, public for tests --------------------------------------------------------
+
+    /// Zeroes the upper gradients of φ_f, φ_l and ω (the pieces below add into them).
+    void zero_upper_gradients() {
+        feature_grad_.zero();
+        label_grad_.zero();
+        omega_grad_.zero();
+    }
 
     /// g = ∇_θ L_T(θ, φ) on batch b at the model's current parameters (the step's dropout masks).
     template <class Trainer>
