@@ -53,6 +53,8 @@ namespace auxl {
 /// Learning-rate schedule applied per epoch to the optimizer's initial rate.
 using lr_schedule = std::variant<optim::constant_lr, optim::step_lr, optim::cosine_lr>;
 
+enum class non_finite_policy { raise, skip_step };
+
 struct trainer_options {
     std::uint64_t seed = 0;                    ///< all randomness derives from it (named streams)
     std::size_t batch_size = 128;              ///< also the largest batch step() accepts
@@ -64,6 +66,13 @@ struct trainer_options {
     /// Share of the training set held out as a dev set when a policy needs one (needs_dev_set)
     /// and fit() is given none; stratified over the fine classes, drawn from the seed.
     double dev_fraction = 0.05;
+    /// Clip the update direction (after the weighting rule, before the optimizer) to this global
+    /// L2 norm; unset = no clipping.  The norm before clipping is in step_report::gradient_norm.
+    std::optional<double> max_grad_norm = std::nullopt;
+    /// What a non-finite input, loss or update direction does: raise (default: an auxl::error
+    /// naming the step, the task or tensor; parameters untouched) or skip the step (parameters,
+    /// optimizer and the policies' meta-updates untouched; counted in skipped_steps()).
+    non_finite_policy on_non_finite = non_finite_policy::raise;
 };
 
 namespace detail {
@@ -203,6 +212,9 @@ public:
     const data::hierarchy& hierarchy() const { return hierarchy_; }
     const trainer_options& options() const { return options_; }
     std::size_t steps_done() const { return step_; }
+    /// Steps skipped for a non-finite input, loss or direction (on_non_finite = skip_step) since
+    /// this trainer was constructed (not stored in checkpoints).
+    std::size_t skipped_steps() const { return skipped_steps_; }
     std::size_t epochs_done() const { return epoch_; }
     /// Backward passes of the model so far (one per step for joint rules, K+1 for per-task rules).
     std::size_t backward_passes() const { return backward_passes_; }
@@ -295,49 +307,20 @@ public:
                                    " values; expected ", B, " rows of ", Model::input_size);
             }
         }
-        model_.forward(b.inputs, B, nn::pass_options{true, &dropout_rng_, false});
-        std::array<const T*, task_count> upstream{};
-        losses_[0] = loss_.value_and_gradient(model_.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary},
-                                              nullptr, dlogits_[0].data());
-        upstream[0] = dlogits_[0].data();
-        for (std::size_t k = 1; k < task_count; ++k) {
-            losses_[k] = std::numeric_limits<double>::quiet_NaN();
-            if (targets_[k - 1].type == train::auxiliary_targets<T>::kind::none || generated[k]) continue;
-            upstream[k] = auxiliary_upstream(k, B);
+        train::step_report report;
+        report.epoch = epoch_;
+        report.losses = std::span<const double>(losses_.data(), task_count);
+        if (!compute_update(b, generated)) {
+            ++step_;
+            ++skipped_steps_;
+            report.step = step_;
+            report.skipped = true;
+            report.learning_rate = optimizer_.learning_rate();
+            report.aux_weights = std::span<const double>(aux_weights_.data(), auxiliary_count);
+            return report;
         }
-        check_finite_losses(upstream);
-
-        if constexpr (per_task_gradients) {
-            rows_.zero();
-            for (std::size_t k = 0; k < task_count; ++k) {
-                if (!upstream[k]) continue;
-                model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
-                ++backward_passes_;
-            }
-            for (std::size_t k = 1; k < task_count; ++k) {
-                if (!generated[k]) continue;
-                generated_forward(k, B, upstream);
-                model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
-                ++backward_passes_;
-            }
-            if constexpr (requires { Weighting::needs_trainer_in_combine; }) {
-                rule_.combine_with(*this, rows_.data(), ranges_, grad_.data());
-            } else {
-                rule_.combine(rows_.data(), ranges_, grad_.data());
-            }
-        } else {
-            grad_.zero();
-            model_.backward(upstream, grad_);
-            ++backward_passes_;
-            for (std::size_t k = 1; k < task_count; ++k) {
-                if (!generated[k]) continue;
-                generated_forward(k, B, upstream);
-                model_.backward_head(k, upstream[k], grad_);
-                ++backward_passes_;
-            }
-        }
-        check_finite_gradient();
         lookahead_ready_ = false;
+        if (options_.max_grad_norm) report.gradient_norm = clip_update_direction(*options_.max_grad_norm);
         // Meta-updates of the generator see the batch, the activations of this step's forward and
         // the parameters before this step's update (MAXL reuses the training gradient for its
         // lookahead instead of recomputing it).
@@ -351,11 +334,8 @@ public:
         for (std::size_t k = 0; k < auxiliary_count; ++k) {
             aux_weights_[k] = targets_[k].type == train::auxiliary_targets<T>::kind::none ? 0.0 : weights[k];
         }
-        train::step_report report;
-        report.epoch = epoch_;
         report.step = step_;
         report.learning_rate = optimizer_.learning_rate();
-        report.losses = std::span<const double>(losses_.data(), task_count);
         report.aux_weights = std::span<const double>(aux_weights_.data(), auxiliary_count);
         return report;
     }
@@ -496,6 +476,58 @@ public:
     }
 
 private:
+    // Forward, losses, backward and the rule's combination into grad_; false when the step is
+    // skipped (on_non_finite = skip_step) because an input, a loss or the direction is not finite.
+    bool compute_update(const train::batch<T>& b, const std::array<bool, task_count>& generated) {
+        const std::size_t B = b.size;
+        if (!inputs_finite(b.inputs, B, "input")) return false;
+        for (std::size_t k = 1; k < task_count; ++k) {
+            if (generated[k] && !inputs_finite(targets_[k - 1].inputs.data(), B, "generated input")) return false;
+        }
+        model_.forward(b.inputs, B, nn::pass_options{true, &dropout_rng_, false});
+        std::array<const T*, task_count> upstream{};
+        losses_[0] = loss_.value_and_gradient(model_.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary},
+                                              nullptr, dlogits_[0].data());
+        upstream[0] = dlogits_[0].data();
+        for (std::size_t k = 1; k < task_count; ++k) {
+            losses_[k] = std::numeric_limits<double>::quiet_NaN();
+            if (targets_[k - 1].type == train::auxiliary_targets<T>::kind::none || generated[k]) continue;
+            upstream[k] = auxiliary_upstream(k, B);
+        }
+        if (!check_finite_losses(upstream)) return false;
+
+        if constexpr (per_task_gradients) {
+            rows_.zero();
+            for (std::size_t k = 0; k < task_count; ++k) {
+                if (!upstream[k]) continue;
+                model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
+                ++backward_passes_;
+            }
+            for (std::size_t k = 1; k < task_count; ++k) {
+                if (!generated[k]) continue;
+                if (!generated_forward(k, B, upstream)) return false;
+                model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
+                ++backward_passes_;
+            }
+            if constexpr (requires { Weighting::needs_trainer_in_combine; }) {
+                rule_.combine_with(*this, rows_.data(), ranges_, grad_.data());
+            } else {
+                rule_.combine(rows_.data(), ranges_, grad_.data());
+            }
+        } else {
+            grad_.zero();
+            model_.backward(upstream, grad_);
+            ++backward_passes_;
+            for (std::size_t k = 1; k < task_count; ++k) {
+                if (!generated[k]) continue;
+                if (!generated_forward(k, B, upstream)) return false;
+                model_.backward_head(k, upstream[k], grad_);
+                ++backward_passes_;
+            }
+        }
+        return check_finite_gradient();
+    }
+
     // Loss of auxiliary task k on the model's last forward; its logit gradient (scaled by the
     // task's weight for joint rules) goes to dlogits_[k], which is returned.
     const T* auxiliary_upstream(std::size_t k, std::size_t B) {
@@ -512,24 +544,54 @@ private:
         return dlogits_[k].data();
     }
 
-    // The forward of a head with generated inputs, and its loss.
-    void generated_forward(std::size_t k, std::size_t B, std::array<const T*, task_count>& upstream) {
+    // The forward of a head with generated inputs, and its loss; false if the step is skipped.
+    bool generated_forward(std::size_t k, std::size_t B, std::array<const T*, task_count>& upstream) {
         model_.forward(targets_[k - 1].inputs.data(), B, nn::pass_options{true, &dropout_rng_, false});
         upstream[k] = auxiliary_upstream(k, B);
         std::array<const T*, task_count> only{};
         only[k] = upstream[k];
-        check_finite_losses(only);
+        return check_finite_losses(only);
     }
 
-    void check_finite_losses(const std::array<const T*, task_count>& upstream) const {
+    bool skipping() const { return options_.on_non_finite == non_finite_policy::skip_step; }
+
+    // Rows x input_size values of `what`; a non-finite one raises (naming step, row and column)
+    // or, when skipping, returns false.
+    bool inputs_finite(const T* x, std::size_t rows, const char* what) const {
+        const std::size_t F = Model::input_size;
+        for (std::size_t i = 0; i < rows * F; ++i) {
+            if (std::isfinite(x[i])) continue;
+            if (skipping()) return false;
+            raise<value_error>("auxl::trainer: step ", step_ + 1, " (epoch ", epoch_ + 1, "): ", what, " row ", i / F, " column ",
+                               i % F, " is ", std::isnan(x[i]) ? "NaN" : "infinite",
+                               "; data must be finite. Parameters are unchanged by this step.");
+        }
+        return true;
+    }
+
+    bool check_finite_losses(const std::array<const T*, task_count>& upstream) const {
         for (std::size_t k = 0; k < task_count; ++k) {
             if (upstream[k] && !std::isfinite(losses_[k])) {
+                if (skipping()) return false;
                 raise<numeric_error>("auxl::trainer: step ", step_ + 1, " (epoch ", epoch_ + 1, "): the ",
                                      k == 0 ? "primary" : "auxiliary", " loss of task ", k, " is ", losses_[k],
                                      " — training diverged; lower the learning rate or the auxiliary weight. "
                                      "Parameters are unchanged by this step.");
             }
         }
+        return true;
+    }
+
+    // Scales grad_ to at most max_norm (global L2); returns the norm before.
+    double clip_update_direction(double max_norm) {
+        double sq = 0;
+        for (T g : grad_) sq += double(g) * double(g);
+        const double n = std::sqrt(sq);
+        if (n > max_norm && n > 0) {
+            const T scale = T(max_norm / n);
+            for (auto& g : grad_) g *= scale;
+        }
+        return n;
     }
 
     double aux_weight_for(std::size_t k) const {
@@ -589,9 +651,10 @@ private:
         }
     }
 
-    void check_finite_gradient() const {
+    bool check_finite_gradient() const {
         for (std::size_t i = 0; i < grad_.size(); ++i) {
             if (!std::isfinite(grad_[i])) {
+                if (skipping()) return false;
                 for (const auto& s : model_.layout().segments()) {
                     if (i >= s.offset && i < s.offset + s.size) {
                         raise<numeric_error>("auxl::trainer: step ", step_ + 1, ": the update direction for ", s.name,
@@ -601,6 +664,7 @@ private:
                 raise<numeric_error>("auxl::trainer: step ", step_ + 1, ": the update direction is not finite");
             }
         }
+        return true;
     }
 
     void check_dataset(const data::dataset<T>& d, const char* role) const {
@@ -650,6 +714,7 @@ private:
     }
 
     void accumulate(const train::step_report& r) {
+        if (r.skipped) return;  // a skipped step's losses are not finite; epoch means leave it out
         for (std::size_t k = 0; k < task_count; ++k) loss_sums_[k] += r.losses[k];
         for (std::size_t k = 0; k < auxiliary_count; ++k) weight_sums_[k] += r.aux_weights[k];
         collect_metrics();
@@ -798,7 +863,7 @@ private:
     std::array<double, auxiliary_count + 1> aux_weights_{};
 
     data::batcher batcher_;
-    std::size_t step_ = 0, epoch_ = 0, backward_passes_ = 0;
+    std::size_t step_ = 0, epoch_ = 0, backward_passes_ = 0, skipped_steps_ = 0;
     std::vector<double> loss_sums_, weight_sums_, metric_sums_;
     std::size_t epoch_steps_ = 0;
     double epoch_seconds_ = 0;

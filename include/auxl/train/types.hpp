@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -65,6 +66,8 @@ struct step_report {
     double learning_rate = 0;
     std::span<const double> losses;         ///< per task; NaN where a task had no target
     std::span<const double> aux_weights;    ///< weight the rule gave each auxiliary task
+    bool skipped = false;                   ///< non-finite input, loss or direction: no update (skip_step policy)
+    double gradient_norm = std::numeric_limits<double>::quiet_NaN();  ///< before clipping (when max_grad_norm is set)
 };
 
 /// Loss and accuracy of every task on a dataset.
