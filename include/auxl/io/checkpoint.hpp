@@ -130,7 +130,7 @@ public:
     void read_bytes(const std::string& name, void* out, std::size_t expected_size) const {
         const auto& s = section(name);
         if (s.size != expected_size) fail("section " + name, std::to_string(expected_size) + " bytes", std::to_string(s.size) + " bytes");
-        std::memcpy(out, data_.data() + s.offset, s.size);
+        if (s.size) std::memcpy(out, data_.data() + s.offset, s.size);  // out may be null for an empty section
     }
     /// Fills an arena; an empty arena is sized from the file (optimizer state not yet created).
     template <class T>
