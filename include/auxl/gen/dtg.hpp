@@ -241,11 +241,15 @@ public:
             meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_);
             for (std::size_t i = 0; i < P; ++i) out[i] += T(wd) * u[i];
         };
-        auto add_mixed = [&](std::span<const T> s, double scale) { mixed_product(trainer, b, s, scale); };
+        // The implicit term and the regulariser both act on φ through x̃ and ỹ: their upstream
+        // gradients are summed first, so the generators run one backward per upper step.
+        auto add_mixed = [&](std::span<const T> s, double scale) { add_mixed_upstream(trainer, b, s, scale); };
         zero_upper_gradients();
+        clear_upstream(b.size);
         meta::implicit_hypergradient(std::span<const T>(v_.data(), P), apply_H, add_mixed, alpha, options_.neumann_terms,
                                      std::span<T>(s_.data(), P));
-        add_regulariser_gradient(b);
+        add_regulariser_upstream(b);
+        backward_generators(b);
         if (!options_.learn_manual_weights) omega_grad_.zero();
         // Joint clip over φ_f, φ_l and ω.
         double sq = 0;
@@ -336,6 +340,28 @@ public:
     /// backward through the label and feature generators.
     template <class Trainer>
     void mixed_product(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
+        clear_upstream(b.size);
+        add_mixed_upstream(trainer, b, s, scale);
+        backward_generators(b);
+    }
+
+    /// Adds ∇_φ R to the upper gradients and sets regulariser() to R, for the batch generate()
+    /// last saw: R = λ_f mean_i ‖x̃_i − x_i‖²/F + λ_l Σ_a ȳ_a log ȳ_a.
+    void add_regulariser_gradient(const train::batch<T>& b) {
+        clear_upstream(b.size);
+        add_regulariser_upstream(b);
+        backward_generators(b);
+    }
+
+private:
+    void clear_upstream(std::size_t B) {
+        d_xt_.assign(B * F, T(0));
+        d_yt_.assign(B * A_, T(0));
+    }
+
+    // The mixed product's upstream on x̃ and ỹ (into d_xt_, d_yt_) and its ω part.
+    template <class Trainer>
+    void add_mixed_upstream(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
         auto& model = trainer.model();
         using Model = std::remove_reference_t<decltype(model)>;
         const std::size_t P = Model::parameter_count, B = b.size;
@@ -346,7 +372,8 @@ public:
         saved_ = model.parameters();
         resize_upstream<Model>(B);
         const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
-        std::array<std::vector<T>, 2> dx, c;
+        auto& dx = dx_;
+        auto& c = c_;
         std::array<std::array<double, manual_tasks + 1>, 2> manual_loss{};
         const auto& ce = trainer.loss();
         for (int side = 0; side < 2; ++side) {
@@ -371,44 +398,38 @@ public:
         }
         model.parameters() = saved_;
         const T k = T(scale) / (T(2) * eps);
-        std::vector<T> d_xt(B * F), d_yt(B * A_);
-        for (std::size_t i = 0; i < B * F; ++i) d_xt[i] = k * (dx[0][i] - dx[1][i]);
-        for (std::size_t i = 0; i < B * A_; ++i) d_yt[i] = k * (c[0][i] - c[1][i]);
-        backward_generators(b, d_xt, d_yt);
+        for (std::size_t i = 0; i < B * F; ++i) d_xt_[i] += k * (dx[0][i] - dx[1][i]);
+        for (std::size_t i = 0; i < B * A_; ++i) d_yt_[i] += k * (c[0][i] - c[1][i]);
         for (std::size_t m = 0; m < manual_tasks; ++m) {
             if (omega_[m] > T(0)) omega_grad_[m] += T(scale * (manual_loss[0][m] - manual_loss[1][m]) / (2.0 * double(eps)));
         }
     }
 
-    /// Backward through G_l and G_f of upstream gradients on x̃ and ỹ; adds to the φ gradients.
-    /// The generators' activations must be those of generate() on b.
-    void backward_generators(const train::batch<T>& b, std::vector<T> d_xt, const std::vector<T>& d_yt) {
+    // Backward through G_l and G_f of the upstream gradients d_xt_ (on x̃) and d_yt_ (on ỹ); adds
+    // to the φ gradients.  The generators' activations must be those of generate() on b.
+    void backward_generators(const train::batch<T>& b) {
         const std::size_t B = b.size;
-        std::vector<T> du(B * A_, T(0));
-        loss::block_softmax<T>::backward(y_tilde_.data(), d_yt.data(), B, blocks_, b.primary, du.data());
-        labels_.backward(du.data(), label_grad_, d_xt.data());  // adds ∂/∂x̃ through G_l into d_xt
-        features_.backward(d_xt.data(), feature_grad_);         // x̃ = x + G_f: ∂/∂δ = ∂/∂x̃
+        du_.assign(B * A_, T(0));
+        loss::block_softmax<T>::backward(y_tilde_.data(), d_yt_.data(), B, blocks_, b.primary, du_.data());
+        labels_.backward(du_.data(), label_grad_, d_xt_.data());  // adds ∂/∂x̃ through G_l into d_xt_
+        features_.backward(d_xt_.data(), feature_grad_);          // x̃ = x + G_f: ∂/∂δ = ∂/∂x̃
     }
 
-    /// Adds ∇_φ R to the upper gradients and sets regulariser() to R, for the batch generate()
-    /// last saw: R = λ_f mean_i ‖x̃_i − x_i‖²/F + λ_l Σ_a ȳ_a log ȳ_a.
-    void add_regulariser_gradient(const train::batch<T>& b) {
+    // ∂R/∂x̃ and ∂R/∂ỹ into d_xt_, d_yt_; sets regulariser_.
+    void add_regulariser_upstream(const train::batch<T>& b) {
         const std::size_t B = b.size;
-        std::vector<T> d_xt(B * F), d_yt(B * A_, T(0));
         const T k = T(2 * options_.distance_weight / double(B * F));
         double dist = 0;
         for (std::size_t i = 0; i < B * F; ++i) {
             const T d = x_tilde_[i] - b.inputs[i];
             dist += double(d) * double(d);
-            d_xt[i] = k * d;
+            d_xt_[i] += k * d;
         }
         const double r_ent = double(loss::batch_entropy<T>::value(y_tilde_.data(), B, A_, mean_.data()));
-        loss::batch_entropy<T>::gradient(mean_.data(), B, A_, d_yt.data(), T(options_.entropy_weight));
+        loss::batch_entropy<T>::gradient(mean_.data(), B, A_, d_yt_.data(), T(options_.entropy_weight));
         regulariser_ = options_.distance_weight * dist / double(B * F) + options_.entropy_weight * r_ent;
-        backward_generators(b, std::move(d_xt), d_yt);
     }
 
-private:
     template <class Model>
     void resize_upstream(std::size_t B) {
         for (std::size_t k = 0; k <= auxiliary_tasks; ++k) dy_[k].resize(B * Model::head_widths[k]);
@@ -466,6 +487,8 @@ private:
     arena<T> feature_grad_, label_grad_, omega_, omega_grad_;
     optim::adam<T> feature_opt_, label_opt_, omega_opt_;
     std::vector<T> gin_, x_tilde_, y_tilde_, mean_, unweighted_;
+    std::vector<T> d_xt_, d_yt_, du_;          // upstream gradients on x̃, ỹ and the label logits
+    std::array<std::vector<T>, 2> dx_, c_;     // mixed product: input gradients and coefficients at θ ± εs
     std::array<std::vector<T>, auxiliary_tasks + 1> dy_;
     arena<T> v_, s_, spare_, probe_, saved_;
     meta::dev_batch_buffers<T> dev_buffers_;
