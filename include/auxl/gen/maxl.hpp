@@ -42,6 +42,7 @@
 #include "auxl/core/rng.hpp"
 #include "auxl/data/batcher.hpp"
 #include "auxl/data/dataset.hpp"
+#include "auxl/dist/local.hpp"
 #include "auxl/loss/batch_entropy.hpp"
 #include "auxl/loss/block_layout.hpp"
 #include "auxl/loss/block_softmax.hpp"
@@ -92,6 +93,7 @@ public:
     static const char* name() { return "maxl"; }
     static constexpr std::size_t auxiliary_tasks = 1;
     static constexpr double default_focal_gamma = 2.0;
+    static constexpr bool distributed_ready = true;  ///< meta-gradient averaged through trainer.reducer()
 
     maxl() : maxl(maxl_options{}) {}
     explicit maxl(maxl_options options) : options_(std::move(options)) {
@@ -166,11 +168,13 @@ public:
         if (options_.schedule != maxl_schedule::per_step) return;
         const double alpha = options_.inner_lr ? *options_.inner_lr : trainer.optimizer().learning_rate();
         meta_gradient(trainer.model(), b.inputs, b.primary, b.size, alpha, trainer.lookahead_aux_weight(0), trainer.loss(),
-                      trainer.reuse_masks(), trainer.lookahead_gradient().data(), &trainer.scratch_model());
+                      trainer.reuse_masks(), trainer.lookahead_gradient().data(), &trainer.scratch_model(), trainer.reducer());
         optimizer_.step(net_.parameters(), net_grad_);
     }
 
-    /// Per-epoch schedule: one meta pass over the training set with the network fixed.
+    /// Per-epoch schedule: one meta pass over the training set with the network fixed.  In a
+    /// data-parallel run every rank makes the same pass (same order, same parameters), so the
+    /// label networks stay equal without communication.
     template <class Trainer>
     void after_epoch(Trainer& trainer, const data::dataset<T>& d) {
         if (options_.schedule != maxl_schedule::per_epoch) return;
@@ -199,11 +203,13 @@ public:
     /// given, is ∇_w [L_pri + λ L_aux] at w (else computed here with one backward).  With a
     /// `scratch` model of the same type the perturbed passes run there and the model's
     /// activations at w are reused (one forward fewer); without, the model's parameters are
-    /// perturbed and restored bit for bit from a copy.
-    template <class Model>
+    /// perturbed and restored bit for bit from a copy.  In a data-parallel run (x, primary) is
+    /// this process's shard, `joint_grad` the global gradient, and `reducer` averages v, the
+    /// batch-mean label of the entropy term and ∇_φ J over the processes.
+    template <class Model, class Reducer = dist::local>
     void meta_gradient(Model& model, const T* x, const std::int32_t* primary, std::size_t B, double alpha, double lambda,
                        const loss::softmax_cross_entropy<T>& ce, const nn::pass_options& options, const T* joint_grad,
-                       Model* scratch = nullptr) {
+                       Model* scratch = nullptr, Reducer&& reducer = Reducer{}) {
         const std::size_t A = blocks_.auxiliary_classes();
         const std::size_t P = Model::parameter_count;
         auto& params = model.parameters();
@@ -227,6 +233,7 @@ public:
             if (lookahead_grad_.size() != P) lookahead_grad_.resize(P);
             lookahead_grad_.zero();
             model.backward({dlogits_[0].data(), dlogits_[1].data()}, lookahead_grad_);
+            reducer.average(std::span<T>(lookahead_grad_.data(), P));
             joint_grad = lookahead_grad_.data();
         }
         const T* w = scratch ? params.data() : saved_.data();
@@ -239,6 +246,7 @@ public:
         if (v_.size() != P) v_.resize(P);
         v_.zero();
         ahead.backward_head(0, dlogits_[0].data(), v_);
+        reducer.average(std::span<T>(v_.data(), P));
         if (!scratch) params = saved_;
 
         // 3. ċ = D_w c · v, with c = λ ∂L_aux/∂t.
@@ -271,11 +279,13 @@ public:
         // 4. dJ/dt = −α ċ + β ∂R/∂t, through the block softmax and the generator.
         for (std::size_t i = 0; i < B * A; ++i) dt_[i] = T(-alpha) * c_dot_[i];
         loss::batch_entropy<T>::value(targets_.data(), B, A, mean_.data());
+        reducer.average(std::span<T>(mean_.data(), A));  // the entropy is of the global batch's mean label
         loss::batch_entropy<T>::gradient(mean_.data(), B, A, dt_.data(), T(options_.entropy_weight));
         std::fill_n(du_.data(), B * A, T(0));
         loss::block_softmax<T>::backward(targets_.data(), dt_.data(), B, blocks_, primary, du_.data());
         net_grad_.zero();
         net_.backward(du_.data(), net_grad_);
+        reducer.average(std::span<T>(net_grad_.data(), net_grad_.size()));
     }
 
     /// J(φ) = L_pri(w − α ∇_w L(w, φ)) + β R(t(φ)) for the batch — the objective the

@@ -48,7 +48,7 @@ public:
     }
 
     void on_step_end(const step_report& r) {
-        if (!tty_) return;
+        if (!tty_ || !r.main_process) return;
         const auto now = std::chrono::steady_clock::now();
         if (now - last_draw_ < std::chrono::milliseconds(100) && r.step_in_epoch != r.steps_per_epoch) return;
         last_draw_ = now;
@@ -69,6 +69,7 @@ public:
     }
 
     void on_epoch_end(const epoch_report& r) {
+        if (!r.main_process) return;
         const auto flags = out_->flags();
         const auto precision = out_->precision();
         if (tty_) *out_ << '\r';
@@ -103,6 +104,7 @@ public:
         : path_(std::move(path)), label_(std::move(run_label)) {}
 
     void on_epoch_end(const epoch_report& r) {
+        if (!r.main_process) return;  // data-parallel runs: rank 0 writes the log
         if (rows_.empty()) header_ = make_header(r);
         std::ostringstream row;
         row << std::setprecision(8);

@@ -1,5 +1,5 @@
 // auxl/train/trainer.hpp — one statically dispatched training loop for a composition of
-// policies: auxl::trainer<Model, Generator, Weighting, Optimizer>.
+// policies: auxl::trainer<Model, Generator, Weighting, Optimizer, Reducer = dist::local>.
 //
 // The step pipeline (DESIGN.md):
 //   1. the generator turns the batch into auxiliary targets (hard or soft, optional weights);
@@ -11,6 +11,8 @@
 //   5. the optimizer applies it;
 //   6. meta-updates of the generator, if it has any (after_step).
 // Everything is resolved at compile time: STL + equal runs exactly one forward and one backward.
+// The Reducer (auxl/dist/local.hpp: none, the default; auxl/dist/mpi.hpp: data-parallel) combines
+// the gradient across processes between the backward (3) and the combination (4).
 // Non-finite losses or gradients stop the step with auxl::numeric_error before the parameters
 // change.  fit() loops over epochs with a seeded batcher and calls the callbacks; checkpoints
 // capture the whole state (parameters, optimizer, generator, rule, rng streams, batcher
@@ -23,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -40,6 +43,7 @@
 #include "auxl/data/dataset.hpp"
 #include "auxl/data/hierarchy.hpp"
 #include "auxl/data/subset.hpp"
+#include "auxl/dist/local.hpp"
 #include "auxl/io/checkpoint.hpp"
 #include "auxl/loss/softmax_cross_entropy.hpp"
 #include "auxl/nn/init.hpp"
@@ -85,9 +89,18 @@ constexpr bool rule_needs_task_gradients() {
         return false;
     }
 }
+
+template <class P>
+constexpr bool declares_distributed_ready() {
+    if constexpr (requires { P::distributed_ready; }) {
+        return bool(P::distributed_ready);
+    } else {
+        return false;
+    }
+}
 }  // namespace detail
 
-template <class Model, class Generator, class Weighting, class Optimizer>
+template <class Model, class Generator, class Weighting, class Optimizer, class Reducer = dist::local>
 class trainer {
     static_assert(train::Model<Model>,
                   "auxl::trainer: the Model argument is not a Model (an nn::multi_task<Trunk, PrimaryHead, AuxHeads...>)");
@@ -134,8 +147,9 @@ public:
     }();
 
     trainer(data::hierarchy hierarchy, Generator generator = {}, Weighting rule = {}, Optimizer optimizer = {},
-            trainer_options options = {})
-        : options_(std::move(options)),
+            trainer_options options = {}, Reducer reducer = {})
+        : reducer_(std::move(reducer)),
+          options_(std::move(options)),
           hierarchy_(std::move(hierarchy)),
           model_(options_.batch_size),
           generator_(std::move(generator)),
@@ -209,6 +223,11 @@ public:
     Generator& generator() { return generator_; }
     Weighting& rule() { return rule_; }
     Optimizer& optimizer() { return optimizer_; }
+    /// The gradient reducer: generators and rules with meta-gradients on the step's batch average
+    /// them across processes through it (a no-op for the default dist::local).
+    Reducer& reducer() { return reducer_; }
+    /// Rows per global batch: options().batch_size on each of reducer().size() processes.
+    std::size_t global_batch_size() const { return options_.batch_size * std::size_t(reducer_.size()); }
     const data::hierarchy& hierarchy() const { return hierarchy_; }
     const trainer_options& options() const { return options_; }
     std::size_t steps_done() const { return step_; }
@@ -287,7 +306,22 @@ public:
         if (Generator::auxiliary_tasks > 0 && !b.fine) {
             raise<shape_error>("auxl::trainer::step: the generator needs fine labels and the batch has none");
         }
+        if constexpr (Reducer::distributed) {
+            // A policy with its own meta-update must average it across processes (through
+            // trainer.reducer()) and say so; otherwise each rank would drift to its own state.
+            constexpr bool generator_meta = requires { generator_.before_update(*this, b); } ||
+                                            requires { generator_.after_update(*this, b); } ||
+                                            requires(const data::dataset<T>& d) { generator_.after_epoch(*this, d); };
+            static_assert(!generator_meta || detail::declares_distributed_ready<Generator>(),
+                          "auxl::trainer: this generator has meta-updates that are not averaged across processes; it "
+                          "cannot run under a distributed reducer (see auxl/dist/mpi.hpp for the supported ones)");
+            constexpr bool rule_meta = requires { rule_.after_update(*this, b); } || requires { Weighting::needs_trainer_in_combine; };
+            static_assert(!rule_meta || detail::declares_distributed_ready<Weighting>(),
+                          "auxl::trainer: this weighting rule has meta-updates that are not averaged across processes; "
+                          "it cannot run under a distributed reducer (see auxl/dist/mpi.hpp for the supported ones)");
+        }
         const std::size_t B = b.size;
+        reducer_.begin_step(B);
         last_batch_ = b;
         for (auto& t : targets_) {
             t.type = train::auxiliary_targets<T>::kind::none;
@@ -309,6 +343,7 @@ public:
         }
         train::step_report report;
         report.epoch = epoch_;
+        report.main_process = reducer_.rank() == 0;
         report.losses = std::span<const double>(losses_.data(), task_count);
         if (!compute_update(b, generated)) {
             ++step_;
@@ -353,9 +388,11 @@ public:
                 raise<config_error>("auxl::trainer::fit: the run was interrupted on a training set of ", batcher_.rows(),
                                     " rows; this one has ", train_set.size());
             }
-            batcher_ = data::batcher(train_set.size(), options_.batch_size);
+            batcher_ = data::batcher(train_set.size(), global_batch_size());
         }
+        check_replicas_agree("at the start of fit()");
         train::fit_plan plan{method_name(), epoch_, fit.epochs, batcher_.batches_per_epoch(), task_count};
+        plan.main_process = reducer_.rank() == 0;
         (call_fit_begin(callbacks, plan), ...);
 
         train::epoch_report report = last_report_;
@@ -371,7 +408,8 @@ public:
             }
             const auto epoch_start = std::chrono::steady_clock::now();
             while (!batcher_.epoch_done() && !stop) {
-                const auto rows = batcher_.next();
+                const auto rows = shard_of(batcher_.next());
+                if (rows.empty()) continue;  // a last global batch smaller than the process count
                 const auto b = gather(train_set, rows);
                 auto step_report = step(b);
                 accumulate(step_report);
@@ -386,7 +424,9 @@ public:
             if constexpr (requires { generator_.after_epoch(*this, train_set); }) generator_.after_epoch(*this, train_set);
             ++epoch_;
             batcher_.restore({}, 0);
+            check_replicas_agree("after an epoch");
             report = make_epoch_report(fit);
+            report.main_process = reducer_.rank() == 0;
             report.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - fit_start).count();
             if (fit.validation) {
                 report.has_validation = true;
@@ -449,12 +489,16 @@ public:
         return out.str();
     }
     static std::uint64_t type_hash(const std::string& manifest_text) {
-        return io::text_hash(detail::type_name<trainer>() + "\n" + manifest_text);
+        // The reducer is left out: a checkpoint of a data-parallel run resumes in one process and
+        // the other way round.
+        return io::text_hash(detail::type_name<trainer<Model, Generator, Weighting, Optimizer>>() + "\n" + manifest_text);
     }
 
     /// Writes the whole training state to `path` (temporary file + rename: an existing
     /// checkpoint at `path` survives any failure).
+    /// In a data-parallel run only rank 0 writes (the state is the same on every rank).
     void save_checkpoint(const std::filesystem::path& path) {
+        if (reducer_.rank() != 0) return;
         const std::string text = manifest();
         io::checkpoint_writer writer(type_hash(text), text);
         visit_state([&](const std::string& name, auto& value) { writer.add(name, value); });
@@ -470,7 +514,7 @@ public:
         visit_state([&](const std::string& name, auto& value) { check_section(reader, name, value); });
         // ... so the second pass cannot fail half-way.
         visit_state([&](const std::string& name, auto& value) { reader.read(name, value); });
-        batcher_ = batcher_rows_ == 0 ? data::batcher() : data::batcher(batcher_rows_, options_.batch_size);
+        batcher_ = batcher_rows_ == 0 ? data::batcher() : data::batcher(batcher_rows_, global_batch_size());
         batcher_.restore(permutation_, cursor_);
         for (std::size_t i = 0; i < rng_words_.size(); ++i) restore_rng(i);
     }
@@ -479,6 +523,31 @@ private:
     // Forward, losses, backward and the rule's combination into grad_; false when the step is
     // skipped (on_non_finite = skip_step) because an input, a loss or the direction is not finite.
     bool compute_update(const train::batch<T>& b, const std::array<bool, task_count>& generated) {
+        if constexpr (!Reducer::distributed) {
+            return local_gradients(b, generated) && finish_update();
+        } else {
+            // Every rank must reach the collective calls: a local failure is reported to all ranks
+            // first, then raised (or skipped) everywhere.
+            std::exception_ptr failure;
+            bool ok = false;
+            try {
+                ok = local_gradients(b, generated);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            if (!reducer_.all(ok)) {
+                if (failure) std::rethrow_exception(failure);
+                if (!ok || skipping()) return false;
+                raise<numeric_error>("auxl::trainer: step ", step_ + 1, " (epoch ", epoch_ + 1,
+                                     "): another process found a non-finite input or loss in its shard of the batch; "
+                                     "parameters are unchanged by this step");
+            }
+            return finish_update();
+        }
+    }
+
+    // Forward, losses and backward of this process's rows into rows_ (per-task rules) or grad_.
+    bool local_gradients(const train::batch<T>& b, const std::array<bool, task_count>& generated) {
         const std::size_t B = b.size;
         if (!inputs_finite(b.inputs, B, "input")) return false;
         for (std::size_t k = 1; k < task_count; ++k) {
@@ -509,11 +578,6 @@ private:
                 model_.backward_head(k, upstream[k], std::span<T>(rows_.data() + k * Model::parameter_count, Model::parameter_count));
                 ++backward_passes_;
             }
-            if constexpr (requires { Weighting::needs_trainer_in_combine; }) {
-                rule_.combine_with(*this, rows_.data(), ranges_, grad_.data());
-            } else {
-                rule_.combine(rows_.data(), ranges_, grad_.data());
-            }
         } else {
             grad_.zero();
             model_.backward(upstream, grad_);
@@ -523,6 +587,27 @@ private:
                 if (!generated_forward(k, B, upstream)) return false;
                 model_.backward_head(k, upstream[k], grad_);
                 ++backward_passes_;
+            }
+        }
+        return true;
+    }
+
+    // Averages the gradients (and the reported losses) across processes, then lets the rule
+    // combine the rows; false if the direction is not finite and the policy skips.
+    bool finish_update() {
+        if constexpr (Reducer::distributed) {
+            if constexpr (per_task_gradients) {
+                reducer_.average(std::span<T>(rows_.data(), rows_.size()));
+            } else {
+                reducer_.average(std::span<T>(grad_.data(), grad_.size()));
+            }
+            reducer_.average(std::span<double>(losses_.data(), task_count));
+        }
+        if constexpr (per_task_gradients) {
+            if constexpr (requires { Weighting::needs_trainer_in_combine; }) {
+                rule_.combine_with(*this, rows_.data(), ranges_, grad_.data());
+            } else {
+                rule_.combine(rows_.data(), ranges_, grad_.data());
             }
         }
         return check_finite_gradient();
@@ -676,6 +761,36 @@ private:
         if (d.classes != hierarchy_.fine_classes()) {
             raise<shape_error>("auxl::trainer: the ", role, " set ", d.name, " has ", d.classes,
                                " fine classes, hierarchy ", hierarchy_.name(), " has ", hierarchy_.fine_classes());
+        }
+    }
+
+    // This process's contiguous part of a global batch (all of it in a single-process run): the
+    // first n mod size ranks get one row more, so the shards differ by at most one row.
+    std::span<const std::uint32_t> shard_of(std::span<const std::uint32_t> rows) const {
+        if constexpr (!Reducer::distributed) {
+            return rows;
+        } else {
+            const std::size_t R = std::size_t(reducer_.size()), r = std::size_t(reducer_.rank());
+            if (rows.size() < R) return {};
+            const std::size_t base = rows.size() / R, extra = rows.size() % R;
+            const std::size_t begin = r * base + std::min(r, extra);
+            return rows.subspan(begin, base + (r < extra ? 1 : 0));
+        }
+    }
+
+    // Data-parallel runs: every rank must hold the same parameters (same seed, same updates).
+    void check_replicas_agree(const char* when) {
+        if constexpr (Reducer::distributed) {
+            const auto& p = model_.parameters();
+            std::uint64_t h = 0xCBF29CE484222325ull;
+            const auto* bytes = reinterpret_cast<const unsigned char*>(p.data());
+            for (std::size_t i = 0; i < p.size() * sizeof(T); ++i) h = (h ^ bytes[i]) * 0x100000001B3ull;
+            if (!reducer_.same_everywhere(h)) {
+                raise<config_error>("auxl::trainer: the processes hold different parameters ", when,
+                                    " (different seeds, model types or data on different ranks?)");
+            }
+        } else {
+            (void)when;
         }
     }
 
@@ -842,6 +957,7 @@ private:
         restore_rng_words(*stream(i), rng_words_[i]);
     }
 
+    Reducer reducer_;
     trainer_options options_;
     data::hierarchy hierarchy_;
     Model model_;

@@ -68,6 +68,7 @@ struct step_report {
     std::span<const double> aux_weights;    ///< weight the rule gave each auxiliary task
     bool skipped = false;                   ///< non-finite input, loss or direction: no update (skip_step policy)
     double gradient_norm = std::numeric_limits<double>::quiet_NaN();  ///< before clipping (when max_grad_norm is set)
+    bool main_process = true;               ///< false on MPI ranks other than 0 (they write no output)
 };
 
 /// Loss and accuracy of every task on a dataset.
@@ -92,6 +93,7 @@ struct epoch_report {
     evaluation validation;
     double epoch_seconds = 0;
     double total_seconds = 0;
+    bool main_process = true;              ///< false on MPI ranks other than 0 (they write no output)
 };
 
 /// What fit() is about to do (for progress displays).
@@ -101,6 +103,7 @@ struct fit_plan {
     std::size_t epochs = 0;
     std::size_t steps_per_epoch = 0;
     std::size_t tasks = 0;
+    bool main_process = true;     ///< false on MPI ranks other than 0 (they write no output)
 };
 
 }  // namespace auxl::train

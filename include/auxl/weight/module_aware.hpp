@@ -52,6 +52,9 @@ public:
     static const char* name() { return "module_aware"; }
     static constexpr bool needs_task_gradients = true;
     static constexpr bool needs_dev_set = true;
+    /// Data-parallel: the dev gradient is computed on the same dev rows by every process; the
+    /// task gradients and Hessian-vector products on the step's shards are averaged.
+    static constexpr bool distributed_ready = true;
 
     module_aware() : module_aware(module_aware_options{}) {}
     explicit module_aware(module_aware_options o) : opts_(std::move(o)) {
@@ -152,6 +155,7 @@ public:
         };
         auto& aux_grads = *buffers<T>().aux;
         for (std::size_t k = 0; k < K_; ++k) task_gradient(k + 1, aux_grads.data() + k * P);
+        trainer.reducer().average(std::span<T>(aux_grads.data(), K_ * P));
 
         // J u = H_pri u + Σ_k H_k (a_k ⊙ u) + wd u.
         auto apply_J = [&](std::span<const T> u, std::span<T> out) {
@@ -166,6 +170,7 @@ public:
                                      *buffers<T>().spare);
                 for (std::size_t i = 0; i < P; ++i) out[i] += hv[i];
             }
+            trainer.reducer().average(out);
         };
         auto& s = *buffers<T>().s;
         meta::neumann(std::span<const T>(buffers<T>().v->data(), P), apply_J, alpha, opts_.neumann_terms, std::span<T>(s.data(), P));

@@ -40,6 +40,8 @@ public:
     static const char* name() { return "transference"; }
     static constexpr bool needs_task_gradients = true;
     static constexpr bool needs_trainer_in_combine = true;
+    /// Data-parallel: the rows are global; each lookahead loss is averaged over the processes.
+    static constexpr bool distributed_ready = true;
 
     transference() : transference(transference_options{}) {}
     explicit transference(transference_options o) : opts_(o) {}
@@ -159,7 +161,8 @@ private:
                         std::span<const T>(direction.data(), P), std::span<T>(scratch.parameters().data(), P));
         scratch.copy_masks_from(model);
         scratch.forward(b.inputs, b.size, trainer.reuse_masks());
-        return double(trainer.loss().value_and_gradient(scratch.output(0), b.size, Model::head_widths[0], loss::hard_targets{b.primary}));
+        const double local = trainer.loss().value_and_gradient(scratch.output(0), b.size, Model::head_widths[0], loss::hard_targets{b.primary});
+        return trainer.reducer().average(local);
     }
 
     transference_options opts_;
