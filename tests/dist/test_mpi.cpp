@@ -16,6 +16,7 @@
 #include "auxl/auxl.hpp"
 #include "auxl/dist/mpi.hpp"
 #include "auxl/gen/maxl.hpp"
+#include "auxl/gen/rl_aux.hpp"
 #include "auxl/weight/module_aware.hpp"
 #include "auxl/weight/transference.hpp"
 #include "../synthetic.hpp"
@@ -117,6 +118,44 @@ TEST_CASE("MPI: 2 ranks x batch b equal 1 process x batch 2b — module-aware an
     mo.interval = 2;
     CHECK(distributed_minus_single(gen::human_hierarchy{}, weight::module_aware{mo}, 256, 2) < 1e-4);
     CHECK(distributed_minus_single(gen::human_hierarchy{}, weight::transference{}, 256, 2) < 1e-5);
+}
+
+TEST_CASE("MPI: RL-AUX keeps one policy on every rank (PPO and REINFORCE, one and two passes)") {
+    using rl_gen = gen::rl_aux_for<model>;
+    const auto data = testing::blobs(249, 9, 20, 1.2);
+    const auto parity = data::hierarchy::fashion_parity2();
+    dist::mpi_reducer check;
+    for (const bool two_pass : {false, true}) {
+        for (const auto learner : {gen::rl_learner::ppo, gen::rl_learner::reinforce}) {
+            gen::rl_aux_options ro;
+            ro.learn_weights = true;
+            ro.learner = learner;
+            ro.schedule = two_pass ? gen::rl_schedule::two_pass : gen::rl_schedule::single_pass;
+            ro.rollout_batches = 3;
+            trainer<model, rl_gen, weight::equal, sgd, dist::mpi_reducer> t(parity, rl_gen{ro}, weight::equal{},
+                                                                           sgd({.learning_rate = 0.05}), options_with(per_rank_batch));
+            std::vector<float> start;
+            t.generator().visit_state([&](const std::string& name, auto& v) {
+                if constexpr (requires { v.data(); v.size(); }) {
+                    if (name == "policy") start.assign(v.data(), v.data() + v.size());
+                }
+            });
+            const auto report = t.fit(data, {.epochs = 2});  // fit() checks the models agree after each epoch
+            std::uint64_t h = 0xCBF29CE484222325ull;
+            double moved = 0;
+            t.generator().visit_state([&](const std::string& name, auto& v) {
+                if constexpr (requires { v.data(); v.size(); }) {
+                    if (name != "policy") return;
+                    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data());
+                    for (std::size_t i = 0; i < v.size() * sizeof(v.data()[0]); ++i) h = (h ^ bytes[i]) * 0x100000001B3ull;
+                    for (std::size_t i = 0; i < v.size(); ++i) moved = std::max(moved, std::abs(double(v.data()[i]) - double(start[i])));
+                }
+            });
+            CHECK(check.same_everywhere(h));  // the policies are identical on both ranks
+            CHECK(moved > 0);                 // and they learned
+            CHECK(std::isfinite(report.train_loss[0]));
+        }
+    }
 }
 
 TEST_CASE("MPI: rank 0 writes the checkpoint; every rank resumes from it exactly") {

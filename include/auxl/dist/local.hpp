@@ -15,6 +15,10 @@
 //   average(span<T>)       in place: Σ_r share_r · x_r — a batch-mean quantity of the local rows
 //                          becomes the batch mean over the global batch
 //   average(double)        the same for one value (losses, lookahead losses)
+//   weighted_average(x, w) in place: Σ_r w_r x_r / Σ_r w_r, for a weight of the caller's choice
+//                          (RL-AUX's minibatches); returns Σ_r w_r
+//   sum(span<double>)      in place: Σ_r x_r
+//   max(n)                 the largest n over the ranks
 //   all(bool)              true on every rank iff true on every rank
 //   same_everywhere(hash)  true iff every rank passed the same value (parameter checks)
 #pragma once
@@ -34,6 +38,10 @@ struct local {
     template <class T>
     void average(std::span<T>) const {}
     double average(double value) const { return value; }
+    template <class T>
+    double weighted_average(std::span<T>, double weight) const { return weight; }
+    void sum(std::span<double>) const {}
+    std::size_t max(std::size_t n) const { return n; }
     bool all(bool value) const { return value; }
     bool same_everywhere(std::uint64_t) const { return true; }
 };

@@ -116,17 +116,27 @@ public:
         if (x.empty()) return;
         const T s = T(share_);
         for (auto& v : x) v *= s;
-        std::size_t done = 0;
-        while (done < x.size()) {  // MPI counts are int
-            const std::size_t n = std::min<std::size_t>(x.size() - done, std::size_t(1) << 30);
-            detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, x.data() + done, int(n), detail::mpi_type<T>(), MPI_SUM, comm_),
-                              "MPI_Allreduce (gradient)");
-            done += n;
-        }
+        allreduce_sum(x);
     }
     double average(double value) const {
         average(std::span<double>(&value, 1));
         return value;
+    }
+    template <class T>
+    double weighted_average(std::span<T> x, double weight) const {
+        double total = weight;
+        detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce (weight)");
+        if (total == 0) return 0.0;
+        const T s = T(weight / total);
+        for (auto& v : x) v *= s;
+        allreduce_sum(x);
+        return total;
+    }
+    void sum(std::span<double> x) const { allreduce_sum(x); }
+    std::size_t max(std::size_t n) const {
+        unsigned long long local = n, global = 0;
+        detail::check_mpi(MPI_Allreduce(&local, &global, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm_), "MPI_Allreduce (max)");
+        return std::size_t(global);
     }
     bool all(bool value) const {
         int local = value ? 1 : 0, global = 0;
@@ -141,6 +151,17 @@ public:
     }
 
 private:
+    template <class T>
+    void allreduce_sum(std::span<T> x) const {
+        std::size_t done = 0;
+        while (done < x.size()) {  // MPI counts are int
+            const std::size_t n = std::min<std::size_t>(x.size() - done, std::size_t(1) << 30);
+            detail::check_mpi(MPI_Allreduce(MPI_IN_PLACE, x.data() + done, int(n), detail::mpi_type<T>(), MPI_SUM, comm_),
+                              "MPI_Allreduce");
+            done += n;
+        }
+    }
+
     MPI_Comm comm_;
     int rank_ = 0, size_ = 1;
     double share_ = 1.0;

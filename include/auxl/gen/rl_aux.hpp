@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -100,6 +101,7 @@ public:
     /// "rl_aux" (labels only) or "rl_aux_w" (labels and weights).
     const char* name() const { return options_.learn_weights ? "rl_aux_w" : "rl_aux"; }
     static constexpr std::size_t auxiliary_tasks = 1;
+    static constexpr bool distributed_ready = true;  ///< label shares and policy gradients averaged through trainer.reducer()
     static constexpr bool needs_dev_set = true;
 
     rl_aux() : rl_aux(rl_aux_options{}) {}
@@ -251,6 +253,16 @@ public:
     template <class Trainer>
     void after_update(Trainer& trainer, const train::batch<T>& b) {
         if (!learning()) return;
+        if constexpr (std::remove_reference_t<decltype(trainer.reducer())>::distributed) {
+            // Data-parallel: the reward batch is the same dev rows on every rank (same parameters,
+            // same draws), so the loss terms agree; the label shares and the policy gradients are
+            // averaged over the ranks, so every rank's policy takes the same steps.
+            auto& r = trainer.reducer();
+            average_policy_gradient_ = [&r](std::span<T> g, double rows) { return r.weighted_average(g, rows); };
+            sum_across_ = [&r](std::span<double> x) { r.sum(x); };
+            max_across_ = [&r](std::size_t n) { return r.max(n); };
+            r.weighted_average(std::span<double>(label_share_), double(b.size));
+        }
         const double after = reward_batch_loss(trainer);
         double h = 0;
         for (double s : label_share_)
@@ -412,11 +424,18 @@ private:
         return lp;
     }
 
+    // One policy step from the logit gradients of n samples (n = 0: this rank has none in this
+    // minibatch but still joins the average of a data-parallel run).
     void apply_policy_gradient(std::size_t n) {
         policy_grad_.zero();
-        policy_->backward({dlogits_[0].data(), options_.learn_weights ? dlogits_[1].data() : nullptr,
-                           options_.learner == rl_learner::ppo ? dlogits_[2].data() : nullptr},
-                          policy_grad_);
+        if (n > 0) {
+            policy_->backward({dlogits_[0].data(), options_.learn_weights ? dlogits_[1].data() : nullptr,
+                               options_.learner == rl_learner::ppo ? dlogits_[2].data() : nullptr},
+                              policy_grad_);
+        }
+        if (average_policy_gradient_ && average_policy_gradient_(std::span<T>(policy_grad_.data(), policy_grad_.size()), double(n)) == 0) {
+            return;  // no rank had samples
+        }
         double norm = 0;
         for (T g : policy_grad_) norm += double(g) * double(g);
         norm = std::sqrt(norm);
@@ -424,7 +443,6 @@ private:
             const T s = T(options_.max_grad_norm / norm);
             for (auto& g : policy_grad_) g *= s;
         }
-        (void)n;
         optimizer_.step(policy_->parameters(), policy_grad_);
     }
 
@@ -455,6 +473,10 @@ private:
             mean_value[roll_batch_of_[i]] += roll_value_[i];
             count[roll_batch_of_[i]] += 1;
         }
+        if (sum_across_) {  // the value of a batch-step is the mean over the global batch
+            sum_across_(mean_value);
+            sum_across_(count);
+        }
         for (std::size_t s = 0; s < S; ++s) mean_value[s] /= std::max(1.0, count[s]);
         const double B = double(batch_);
         const double gamma = std::pow(options_.gamma, B), lambda = std::pow(options_.gae_lambda, B);
@@ -472,8 +494,16 @@ private:
         for (std::size_t epoch = 0; epoch < options_.ppo_epochs; ++epoch) {
             for (std::size_t i = 0; i < N; ++i) order[i] = i;
             shuffle(order.begin(), order.end(), ppo_order_);
-            for (std::size_t start = 0; start < N; start += M) {
-                const std::size_t m = std::min(M, N - start);
+            // Data-parallel: every rank runs as many minibatches as the rank with the most samples
+            // (a rank whose shards were smaller joins the last ones with none).  Advantages are
+            // normalised within each rank's part of a minibatch.
+            const std::size_t rounds = max_across_ ? max_across_(N) : N;
+            for (std::size_t start = 0; start < rounds; start += M) {
+                const std::size_t m = start < N ? std::min(M, N - start) : 0;
+                if (m == 0) {
+                    apply_policy_gradient(0);
+                    continue;
+                }
                 for (std::size_t r = 0; r < m; ++r) std::copy_n(roll_x_.data() + order[start + r] * F, F, mb_x_.data() + r * F);
                 policy_->forward(mb_x_.data(), m);
                 double mean = 0, sq = 0;
@@ -534,6 +564,11 @@ private:
     std::vector<std::string> metric_names_;
     std::vector<double> metric_values_;
     std::vector<std::vector<std::uint64_t>> words_;
+
+    // Data-parallel runs: the trainer's reducer (set by after_update; empty in one process).
+    std::function<double(std::span<T>, double)> average_policy_gradient_;
+    std::function<void(std::span<double>)> sum_across_;
+    std::function<std::size_t(std::size_t)> max_across_;
 };
 
 /// The RL-AUX generator whose policy has the model's trunk architecture.

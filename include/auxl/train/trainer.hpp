@@ -725,7 +725,10 @@ private:
             const std::size_t steps_before = step_, passes = backward_passes_;
             const auto permutation = batcher_.permutation();
             generator_.set_exploring(true);
-            while (!batcher_.epoch_done()) step(gather(train_set, batcher_.next()));
+            while (!batcher_.epoch_done()) {
+                const auto rows = shard_of(batcher_.next());
+                if (!rows.empty()) step(gather(train_set, rows));
+            }
             generator_.set_exploring(false);
             model_.parameters() = params;
             optimizer_ = optimizer;
