@@ -6,7 +6,8 @@
 #   MODE=fetchcontent the same project taking auxl with FetchContent_MakeAvailable
 #   MODE=missing     find_package(auxl) with Eigen3 hidden must fail in auxl's config, naming Eigen3
 #   MODE=conan       conan create with the Debian 12 profile, offline (CONAN_HOME inside WORK)
-# SOURCE_DIR, BUILD_DIR, WORK are required; CONAN (path or empty), REQUIRE_CONAN for MODE=conan.
+# SOURCE_DIR, BUILD_DIR, WORK are required; CONAN (path or empty), REQUIRE_CONAN for MODE=conan;
+# MPIEXEC (path or empty): MODE=install also builds tests/consumer/mpi and runs it on 2 processes.
 cmake_minimum_required(VERSION 3.21)
 
 function(run)
@@ -37,6 +38,13 @@ if(MODE STREQUAL "install")
   run(${CXX} -O1 ${consumer}/train_one_step.cpp ${flags} -o ${WORK}/train_one_step_pc)
   run(${WORK}/train_one_step_pc)
   message(STATUS "pkg-config consumer: ${last_output}")
+  # The optional MPI component (when this build has it): find_package(auxl COMPONENTS mpi).
+  if(MPIEXEC)
+    run(${CMAKE_COMMAND} -S ${consumer}/mpi -B ${WORK}/build_mpi -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+    run(${CMAKE_COMMAND} --build ${WORK}/build_mpi)
+    run(${MPIEXEC} -np 2 --oversubscribe ${WORK}/build_mpi/train_two_ranks)
+    message(STATUS "find_package(auxl COMPONENTS mpi) consumer: ${last_output}")
+  endif()
 elseif(MODE STREQUAL "subdir" OR MODE STREQUAL "fetchcontent")
   set(via OFF)
   if(MODE STREQUAL "fetchcontent")
