@@ -15,6 +15,7 @@
 
 #include "auxl/auxl.hpp"
 #include "auxl/dist/mpi.hpp"
+#include "auxl/gen/dtg.hpp"
 #include "auxl/gen/maxl.hpp"
 #include "auxl/gen/rl_aux.hpp"
 #include "auxl/weight/module_aware.hpp"
@@ -28,6 +29,9 @@ using mlp = nn::sequential<nn::input<20>, nn::dense<16>, nn::relu, nn::dense<16>
 using model = nn::multi_task<mlp, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
 using sgd = optim::sgd<float>;
 using maxl_gen = gen::maxl<gen::maxl_net_for<model>>;
+// DTG needs a head per manual task plus the generated task's.
+using model3 = nn::multi_task<mlp, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+using dtg_gen = gen::dtg_for<model3, 16, 2, gen::human_hierarchy>;
 
 constexpr std::size_t per_rank_batch = 16;
 
@@ -62,13 +66,13 @@ double max_abs(const arena<float>& a) {
 
 // Trains the composition with `size` ranks x per_rank_batch and in one process with the global
 // batch; returns the largest parameter difference (and checks the run changed the parameters).
-template <class Gen, class Rule>
+template <class Gen, class Rule, class Model = model>
 double distributed_minus_single(Gen gen, Rule rule, std::size_t rows, std::size_t epochs) {
     const auto data = testing::blobs(rows, 5, 20, 1.2);
     const auto parity = data::hierarchy::fashion_parity2();
     const sgd opt({.learning_rate = 0.05, .momentum = 0.9});
-    trainer<model, Gen, Rule, sgd, dist::mpi_reducer> parallel(parity, gen, rule, opt, options_with(per_rank_batch));
-    trainer<model, Gen, Rule, sgd> single(parity, gen, rule, opt, options_with(per_rank_batch * std::size_t(world_size())));
+    trainer<Model, Gen, Rule, sgd, dist::mpi_reducer> parallel(parity, gen, rule, opt, options_with(per_rank_batch));
+    trainer<Model, Gen, Rule, sgd> single(parity, gen, rule, opt, options_with(per_rank_batch * std::size_t(world_size())));
     const auto start = single.model().parameters();
     const auto a = parallel.fit(data, {.epochs = epochs});
     const auto b = single.fit(data, {.epochs = epochs});
@@ -118,6 +122,10 @@ TEST_CASE("MPI: 2 ranks x batch b equal 1 process x batch 2b — module-aware an
     mo.interval = 2;
     CHECK(distributed_minus_single(gen::human_hierarchy{}, weight::module_aware{mo}, 256, 2) < 1e-4);
     CHECK(distributed_minus_single(gen::human_hierarchy{}, weight::transference{}, 256, 2) < 1e-5);
+}
+
+TEST_CASE("MPI: 2 ranks x batch b equal 1 process x batch 2b — DTG (upper level averaged)") {
+    CHECK(distributed_minus_single<dtg_gen, weight::equal, model3>(dtg_gen{}, weight::equal{}, 249, 2) < 1e-4);
 }
 
 TEST_CASE("MPI: RL-AUX keeps one policy on every rank (PPO and REINFORCE, one and two passes)") {

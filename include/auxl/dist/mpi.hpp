@@ -13,8 +13,10 @@
 // module-aware and transference weigh global gradients — each rank's part weighted by its share
 // of the global batch: the result is the gradient of the mean loss over the global batch, and
 // every rank applies the same update.  Meta-updates (MAXL's label network, module-aware's
-// hypergradient, transference's lookahead losses) reduce their own buffers through
-// trainer.reducer() the same way.  Checkpoints and log files are written by rank 0 only; every
+// hypergradient, transference's lookahead losses, RL-AUX's policy gradients, DTG's upper level)
+// reduce their own buffers through trainer.reducer() the same way, and say so with
+// `static constexpr bool distributed_ready = true`; a policy with meta-updates that does not is
+// refused at compile time.  Checkpoints and log files are written by rank 0 only; every
 // rank can load them (a checkpoint does not record the process count).
 //
 // Determinism: the same seed, process count and thread count give the same numbers; the sums

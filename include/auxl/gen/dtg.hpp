@@ -98,6 +98,9 @@ public:
     using label_network = nn::basic_network<T, LabelGen>;
     static constexpr std::size_t manual_tasks = Manual::auxiliary_tasks;
     static constexpr std::size_t auxiliary_tasks = manual_tasks + 1;
+    /// Data-parallel: HVPs, the generators' and ω's upper gradients and the entropy term's mean
+    /// label are averaged through trainer.reducer(); the dev gradient is the same rows everywhere.
+    static constexpr bool distributed_ready = true;
     static constexpr std::size_t generated_head = auxiliary_tasks;  ///< model head of the generated task
     static constexpr bool needs_dev_set = true;
     static constexpr std::size_t F = label_network::input_size;
@@ -237,9 +240,11 @@ public:
             if (a->size() != P) a->resize(P);
 
         dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
+        auto& reducer = trainer.reducer();
         auto apply_H = [&](std::span<const T> u, std::span<T> out) {
             meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_);
             for (std::size_t i = 0; i < P; ++i) out[i] += T(wd) * u[i];
+            reducer.average(out);  // data-parallel: the HVP of the global batch's lower loss
         };
         // The implicit term and the regulariser both act on φ through x̃ and ỹ: their upstream
         // gradients are summed first, so the generators run one backward per upper step.
@@ -248,8 +253,20 @@ public:
         clear_upstream(b.size);
         meta::implicit_hypergradient(std::span<const T>(v_.data(), P), apply_H, add_mixed, alpha, options_.neumann_terms,
                                      std::span<T>(s_.data(), P));
-        add_regulariser_upstream(b);
+        if constexpr (std::remove_reference_t<decltype(reducer)>::distributed) {
+            // The entropy term is of the global batch's mean generated label.
+            loss::batch_entropy<T>::value(y_tilde_.data(), B, A_, mean_.data());
+            reducer.average(std::span<T>(mean_.data(), A_));
+            add_regulariser_upstream(b, true);
+        } else {
+            add_regulariser_upstream(b);
+        }
         backward_generators(b);
+        // Data-parallel: each rank's part of ∇_φ, ∇_ω comes from its shard (its means over its
+        // rows); weighted by the shares they add up to the global batch's.
+        reducer.average(std::span<T>(feature_grad_.data(), feature_grad_.size()));
+        reducer.average(std::span<T>(label_grad_.data(), label_grad_.size()));
+        reducer.average(std::span<T>(omega_grad_.data(), omega_grad_.size()));
         if (!options_.learn_manual_weights) omega_grad_.zero();
         // Joint clip over φ_f, φ_l and ω.
         double sq = 0;
@@ -415,8 +432,9 @@ private:
         features_.backward(d_xt_.data(), feature_grad_);          // x̃ = x + G_f: ∂/∂δ = ∂/∂x̃
     }
 
-    // ∂R/∂x̃ and ∂R/∂ỹ into d_xt_, d_yt_; sets regulariser_.
-    void add_regulariser_upstream(const train::batch<T>& b) {
+    // ∂R/∂x̃ and ∂R/∂ỹ into d_xt_, d_yt_; sets regulariser_.  mean_given: mean_ already holds the
+    // batch-mean label to differentiate at (the global one in a data-parallel run).
+    void add_regulariser_upstream(const train::batch<T>& b, bool mean_given = false) {
         const std::size_t B = b.size;
         const T k = T(2 * options_.distance_weight / double(B * F));
         double dist = 0;
@@ -425,7 +443,12 @@ private:
             dist += double(d) * double(d);
             d_xt_[i] += k * d;
         }
-        const double r_ent = double(loss::batch_entropy<T>::value(y_tilde_.data(), B, A_, mean_.data()));
+        double r_ent = 0;
+        if (mean_given) {
+            for (std::size_t a = 0; a < A_; ++a) r_ent += double(mean_[a] * std::log(mean_[a] + loss::batch_entropy<T>::delta));
+        } else {
+            r_ent = double(loss::batch_entropy<T>::value(y_tilde_.data(), B, A_, mean_.data()));
+        }
         loss::batch_entropy<T>::gradient(mean_.data(), B, A_, d_yt_.data(), T(options_.entropy_weight));
         regulariser_ = options_.distance_weight * dist / double(B * F) + options_.entropy_weight * r_ent;
     }

@@ -314,11 +314,13 @@ public:
                                             requires(const data::dataset<T>& d) { generator_.after_epoch(*this, d); };
             static_assert(!generator_meta || detail::declares_distributed_ready<Generator>(),
                           "auxl::trainer: this generator has meta-updates that are not averaged across processes; it "
-                          "cannot run under a distributed reducer (see auxl/dist/mpi.hpp for the supported ones)");
+                          "cannot run under a distributed reducer (average them through trainer.reducer(), then declare "
+                          "static constexpr bool distributed_ready = true)");
             constexpr bool rule_meta = requires { rule_.after_update(*this, b); } || requires { Weighting::needs_trainer_in_combine; };
             static_assert(!rule_meta || detail::declares_distributed_ready<Weighting>(),
                           "auxl::trainer: this weighting rule has meta-updates that are not averaged across processes; "
-                          "it cannot run under a distributed reducer (see auxl/dist/mpi.hpp for the supported ones)");
+                          "it cannot run under a distributed reducer (average them through trainer.reducer(), then "
+                          "declare static constexpr bool distributed_ready = true)");
         }
         const std::size_t B = b.size;
         reducer_.begin_step(B);
