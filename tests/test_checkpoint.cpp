@@ -2,7 +2,9 @@
 // composition, a corrupt or truncated file) that leave both the file and the trainer untouched.
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <cstring>
+#include <sys/resource.h>
 #include <fstream>
 #include <string>
 
@@ -148,4 +150,63 @@ TEST_CASE("saving over an existing checkpoint into an unwritable place keeps the
     auto b = make<T>(2, weight::equal{}, optim::sgd<float>{});
     b->load_checkpoint(dir / "every.ckpt");
     CHECK(b->epochs_done() == 3);
+}
+
+TEST_CASE("a checkpoint write that runs out of space fails clearly and keeps the previous checkpoint") {
+    // A file-size limit (RLIMIT_FSIZE) makes the kernel refuse writes past it, as a full disk does,
+    // without needing a small file system: the write fails with EFBIG (SIGXFSZ ignored).
+    const auto data = testing::blobs(32, 4);
+    testing::temp_dir dir;
+    using T = trainer<model_type, gen::human_hierarchy, weight::equal, optim::sgd<float>>;
+    auto a = make<T>(1, weight::equal{}, optim::sgd<float>{});
+    a->fit(data, {.epochs = 1});
+    a->save_checkpoint(dir / "run.ckpt");
+    std::ifstream first(dir / "run.ckpt", std::ios::binary);
+    const std::string before((std::istreambuf_iterator<char>(first)), std::istreambuf_iterator<char>());
+    first.close();
+    REQUIRE(before.size() > 1024);
+
+    a->fit(data, {.epochs = 2});
+    rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    const auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit tight = old;
+    tight.rlim_cur = 1024;  // far smaller than a checkpoint
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &tight) == 0);
+    bool threw = false;
+    std::string message;
+    try {
+        a->save_checkpoint(dir / "run.ckpt");
+    } catch (const io_error& e) {
+        threw = true;
+        message = e.what();
+    }
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, previous_handler);
+    CHECK(threw);
+    CHECK(message.find("failed (disk full?)") != std::string::npos);
+    CHECK(message.find("is unchanged") != std::string::npos);
+    std::ifstream again(dir / "run.ckpt", std::ios::binary);
+    const std::string after((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+    CHECK(after == before);  // the previous checkpoint is intact ...
+    std::size_t leftovers = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) leftovers += entry.path().filename() != "run.ckpt";
+    CHECK(leftovers == 0);  // ... and no temporary file is left behind
+    auto b = make<T>(2, weight::equal{}, optim::sgd<float>{});
+    b->load_checkpoint(dir / "run.ckpt");
+    CHECK(b->epochs_done() == 1);
+}
+
+TEST_CASE("a checkpoint path whose directory is a file is refused without touching anything") {
+    const auto data = testing::blobs(32, 4);
+    testing::temp_dir dir;
+    using T = trainer<model_type, gen::human_hierarchy, weight::equal, optim::sgd<float>>;
+    auto a = make<T>(1, weight::equal{}, optim::sgd<float>{});
+    a->fit(data, {.epochs = 1});
+    std::ofstream(dir / "plain-file") << "not a directory";
+    CHECK_THROWS_WITH_AS(a->save_checkpoint(dir / "plain-file" / "x.ckpt"), doctest::Contains("cannot open"), io_error);
+    std::ifstream still(dir / "plain-file");
+    std::string text;
+    std::getline(still, text);
+    CHECK(text == "not a directory");
 }

@@ -48,9 +48,11 @@ inline void write_atomically(const std::filesystem::path& target, const std::fun
             std::filesystem::remove(temporary, ec);
             throw;
         }
+        // flush() and close() both write: either can hit a full disk or a file-size limit.
         out.flush();
-        if (!out) {
-            out.close();
+        const bool written = static_cast<bool>(out);
+        out.close();
+        if (!written || out.fail()) {
             std::error_code ec;
             std::filesystem::remove(temporary, ec);
             raise<io_error>("auxl: writing ", temporary.string(), " failed (disk full?); ", target.string(), " is unchanged");
