@@ -125,6 +125,18 @@ TEST_CASE("npy files round-trip and bad ones raise an io_error naming the field"
     fortran.replace(fortran.find("False"), 5, "True ");
     std::string bad_shape = good;
     bad_shape.replace(bad_shape.find("(2, 3)"), 6, "(2, x)");
+    // Same header length (so the data offset stays), different text: each must be refused.
+    auto with_header_text = [&](const std::string& from, const std::string& to) {
+        std::string bytes = good;
+        const auto at = bytes.find(from);
+        REQUIRE(at != std::string::npos);
+        bytes.replace(at, from.size(), to);
+        return bytes;
+    };
+    // A fuzzer finding (tests/fuzz/regressions/npy): text after the shape that a laxer parser
+    // (xtensor's) read as a different, enormous shape.
+    const std::string trailing = with_header_text("(2, 3), }", "(2, 3)! }");
+    const std::string repeated = with_header_text("'fortran_order': False, ", "'shape': (3, 2), 'x':1,");
     const std::vector<bad_case> cases = {
         {"not npy", "hello world, not an array", "field magic"},
         {"truncated data", good.substr(0, good.size() - 5), "field data: expected 24 bytes, found 19 (truncated)"},
@@ -132,6 +144,8 @@ TEST_CASE("npy files round-trip and bad ones raise an io_error naming the field"
         {"truncated header", good.substr(0, 40), "field header"},
         {"fortran order", fortran, "field fortran_order"},
         {"bad shape", bad_shape, "field shape"},
+        {"text after the shape", trailing, "field header: expected ',' or '}'"},
+        {"unknown or repeated key", repeated, "field header: unknown or repeated key"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.what);

@@ -1,15 +1,18 @@
 // auxl/data/npy.hpp — NumPy .npy files in and out, through xtensor's npy support.
 //
 // load_npy<T>(path) returns an xt::xarray<T>; save_npy(path, array) writes one atomically.
-// xtensor's reader trusts the header (a truncated file yields uninitialised values), so the
-// header is checked here first: magic, version, dtype (must be T exactly — no silent casts),
-// C order, and that the file holds exactly shape-product × item-size data bytes.  Every failure
-// is an io_error naming the file and what was expected and found.
+// Reading does not use xtensor's reader, which trusts the header (a truncated file yields
+// uninitialised values) and parses it more loosely than we check it (a fuzzed header once gave
+// it a different shape from ours): the header is parsed strictly here — magic, version, a dict
+// of exactly descr, fortran_order and shape, dtype equal to T (no silent casts), C order, exactly
+// shape-product × item-size data bytes — and the array is built from that parse.  Every failure
+// is an io_error naming the file and what was expected and found.  Writing uses xt::dump_npy.
 #pragma once
 
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -38,28 +41,6 @@ struct npy_header {
     std::size_t data_offset = 0;
 };
 
-inline std::string npy_value_of(const std::string& header, const std::string& key, const std::string& file) {
-    const auto k = header.find("'" + key + "'");
-    if (k == std::string::npos) raise<io_error>("auxl::data::load_npy: ", file, " header has no '", key, "' field");
-    auto colon = header.find(':', k);
-    if (colon == std::string::npos) raise<io_error>("auxl::data::load_npy: ", file, " header field '", key, "' has no value");
-    ++colon;
-    while (colon < header.size() && header[colon] == ' ') ++colon;
-    if (colon >= header.size()) raise<io_error>("auxl::data::load_npy: ", file, " header field '", key, "' has no value");
-    if (header[colon] == '(') {
-        const auto close = header.find(')', colon);
-        if (close == std::string::npos) raise<io_error>("auxl::data::load_npy: ", file, " header field 'shape' is not closed");
-        return header.substr(colon + 1, close - colon - 1);
-    }
-    if (header[colon] == '\'') {
-        const auto close = header.find('\'', colon + 1);
-        if (close == std::string::npos) raise<io_error>("auxl::data::load_npy: ", file, " header field '", key, "' is not closed");
-        return header.substr(colon + 1, close - colon - 1);
-    }
-    const auto end = header.find_first_of(",}", colon);
-    return header.substr(colon, end == std::string::npos ? std::string::npos : end - colon);
-}
-
 inline npy_header parse_npy_header(const std::string& bytes, const std::string& file) {
     static const char magic[] = "\x93NUMPY";
     if (bytes.size() < 10 || bytes.compare(0, 6, magic, 6) != 0) {
@@ -83,23 +64,81 @@ inline npy_header parse_npy_header(const std::string& bytes, const std::string& 
     const std::string header = bytes.substr(start, length);
     npy_header h;
     h.data_offset = start + length;
-    h.descr = npy_value_of(header, "descr", file);
-    h.fortran_order = npy_value_of(header, "fortran_order", file).find("True") != std::string::npos;
-    const std::string shape = npy_value_of(header, "shape", file);
+    // The header is a Python dict literal with exactly the keys descr, fortran_order and shape,
+    // then spaces and a newline.  It is parsed strictly, and the array is built from this parse
+    // (never from a second, laxer one), so the shape checked is the shape returned.
+    auto fail_in = [&](const char* field, const char* what) -> void {
+        raise<io_error>("auxl::data::load_npy: ", file, " field ", field, ": ", what, " in the header \"", header, "\"");
+    };
+    auto fail = [&](const char* what) { fail_in("header", what); };
     std::size_t pos = 0;
-    while (pos < shape.size()) {
-        while (pos < shape.size() && (shape[pos] == ' ' || shape[pos] == ',')) ++pos;
-        if (pos >= shape.size()) break;
-        std::size_t used = 0;
-        unsigned long long dim = 0;
-        try {
-            dim = std::stoull(shape.substr(pos), &used);
-        } catch (const std::exception&) {
-            raise<io_error>("auxl::data::load_npy: ", file, " field shape: expected integers, found '", shape, "'");
+    auto skip_spaces = [&] {
+        while (pos < header.size() && header[pos] == ' ') ++pos;
+    };
+    auto expect = [&](char c, const char* what) {
+        skip_spaces();
+        if (pos >= header.size() || header[pos] != c) fail(what);
+        ++pos;
+    };
+    auto quoted = [&]() {
+        expect('\'', "expected a quoted string");
+        const auto close = header.find('\'', pos);
+        if (close == std::string::npos) fail("unterminated string");
+        std::string text = header.substr(pos, close - pos);
+        pos = close + 1;
+        return text;
+    };
+    bool have_descr = false, have_order = false, have_shape = false;
+    expect('{', "expected '{'");
+    for (;;) {
+        skip_spaces();
+        if (pos < header.size() && header[pos] == '}') break;
+        const std::string key = quoted();
+        expect(':', "expected ':' after a key");
+        skip_spaces();
+        if (key == "descr" && !have_descr) {
+            h.descr = quoted();
+            have_descr = true;
+        } else if (key == "fortran_order" && !have_order) {
+            if (header.compare(pos, 4, "True") == 0) {
+                h.fortran_order = true;
+                pos += 4;
+            } else if (header.compare(pos, 5, "False") == 0) {
+                pos += 5;
+            } else {
+                fail_in("fortran_order", "expected True or False");
+            }
+            have_order = true;
+        } else if (key == "shape" && !have_shape) {
+            expect('(', "expected '(' for the shape");
+            for (;;) {
+                skip_spaces();
+                if (pos < header.size() && header[pos] == ')') break;
+                if (pos >= header.size() || !std::isdigit(static_cast<unsigned char>(header[pos]))) fail_in("shape", "entries must be integers");
+                std::size_t dim = 0;
+                while (pos < header.size() && std::isdigit(static_cast<unsigned char>(header[pos]))) {
+                    if (dim > (std::size_t(1) << 40)) fail_in("shape", "an entry is too large");
+                    dim = dim * 10 + std::size_t(header[pos] - '0');
+                    ++pos;
+                }
+                h.shape.push_back(dim);
+                skip_spaces();
+                if (pos < header.size() && header[pos] == ',') ++pos;
+                else if (pos >= header.size() || header[pos] != ')') fail_in("shape", "expected ',' or ')'");
+            }
+            ++pos;  // ')'
+            have_shape = true;
+        } else {
+            fail("unknown or repeated key");
         }
-        h.shape.push_back(static_cast<std::size_t>(dim));
-        pos += used;
+        skip_spaces();
+        if (pos < header.size() && header[pos] == ',') ++pos;
+        else if (pos >= header.size() || header[pos] != '}') fail("expected ',' or '}' after a value");
     }
+    ++pos;  // '}'
+    while (pos < header.size() && (header[pos] == ' ' || header[pos] == '\n')) ++pos;
+    if (pos != header.size()) fail("unexpected text after the dict");
+    if (!have_descr || !have_order || !have_shape) fail("descr, fortran_order and shape are all required");
     return h;
 }
 
@@ -138,12 +177,10 @@ xt::xarray<T> load_npy(const std::filesystem::path& path) {
         raise<io_error>("auxl::data::load_npy: ", file, " field data: expected ", count * detail::npy_item_size(header.descr),
                         " bytes, found ", data_bytes, data_bytes < count * sizeof(T) ? " (truncated)" : " (trailing bytes)");
     }
-    std::istringstream stream(bytes);
-    try {
-        return xt::load_npy<T>(stream);
-    } catch (const std::exception& e) {
-        raise<io_error>("auxl::data::load_npy: ", file, ": ", e.what());
-    }
+    // descr equals this machine's typestring of T (byte order included): the bytes are T as stored.
+    xt::xarray<T> out = xt::xarray<T>::from_shape(header.shape);
+    if (count > 0) std::memcpy(out.data(), bytes.data() + header.data_offset, count * sizeof(T));
+    return out;
 }
 
 /// Writes `array` as .npy, atomically.
