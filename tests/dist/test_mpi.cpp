@@ -149,13 +149,12 @@ TEST_CASE("MPI: RL-AUX keeps one policy on every rank (PPO and REINFORCE, one an
                 }
             });
             const auto report = t.fit(data, {.epochs = 2});  // fit() checks the models agree after each epoch
-            std::uint64_t h = 0xCBF29CE484222325ull;
+            std::uint64_t h = 0;
             double moved = 0;
             t.generator().visit_state([&](const std::string& name, auto& v) {
                 if constexpr (requires { v.data(); v.size(); }) {
                     if (name != "policy") return;
-                    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data());
-                    for (std::size_t i = 0; i < v.size() * sizeof(v.data()[0]); ++i) h = (h ^ bytes[i]) * 0x100000001B3ull;
+                    h = io::bytes_hash(v.data(), v.size() * sizeof(v.data()[0]));
                     for (std::size_t i = 0; i < v.size(); ++i) moved = std::max(moved, std::abs(double(v.data()[i]) - double(start[i])));
                 }
             });

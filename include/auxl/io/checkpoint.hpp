@@ -10,6 +10,7 @@
 // version, CRC, hash and each section's size before touching any state.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -186,14 +187,18 @@ private:
     std::map<std::string, span_info> sections_;
 };
 
-/// FNV-1a over a text (type descriptions, segment tables).
-inline std::uint64_t text_hash(const std::string& text) {
+/// FNV-1a over bytes (parameter checks across processes).
+inline std::uint64_t bytes_hash(const void* data, std::size_t size) {
     std::uint64_t h = 0xCBF29CE484222325ull;
-    for (char c : text) {
-        h ^= static_cast<unsigned char>(c);
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < size; ++i) {
+        h ^= bytes[i];
         h *= 0x100000001B3ull;
     }
     return h;
 }
+
+/// FNV-1a over a text (type descriptions, segment tables).
+inline std::uint64_t text_hash(const std::string& text) { return bytes_hash(text.data(), text.size()); }
 
 }  // namespace auxl::io

@@ -787,10 +787,7 @@ private:
     void check_replicas_agree(const char* when) {
         if constexpr (Reducer::distributed) {
             const auto& p = model_.parameters();
-            std::uint64_t h = 0xCBF29CE484222325ull;
-            const auto* bytes = reinterpret_cast<const unsigned char*>(p.data());
-            for (std::size_t i = 0; i < p.size() * sizeof(T); ++i) h = (h ^ bytes[i]) * 0x100000001B3ull;
-            if (!reducer_.same_everywhere(h)) {
+            if (!reducer_.same_everywhere(io::bytes_hash(p.data(), p.size() * sizeof(T)))) {
                 raise<config_error>("auxl::trainer: the processes hold different parameters ", when,
                                     " (different seeds, model types or data on different ranks?)");
             }
