@@ -287,18 +287,21 @@ public:
     std::span<const std::string> metric_names() const { return metric_names_; }
     std::span<const double> metric_values() const { return metric_values_; }
 
-    /// Mean weight the policy gives (greedy) to each example of x, for diagnostics and tests.
+    /// The weight the greedy policy gives each example of x (the most likely bin), for diagnostics.
     std::vector<double> greedy_weights(const T* x, std::size_t n) {
-        std::vector<double> w(n);
-        for (std::size_t start = 0; start < n; start += batch_) {
-            const std::size_t m = std::min(batch_, n - start);
-            policy_->forward(x + start * policy_type::input_size, m);
-            for (std::size_t i = 0; i < m; ++i) {
-                const T* z = policy_->output(1) + i * weight_bins;
-                w[start + i] = rl_aux_weight(std::size_t(std::max_element(z, z + weight_bins) - z));
-            }
-        }
-        return w;
+        return per_example_weight(x, n, [](const T* p) {
+            return rl_aux_weight(std::size_t(std::max_element(p, p + weight_bins) - p));
+        });
+    }
+
+    /// E_π[w | x] for each example of x: the mean of the weight the sampling policy would choose.
+    /// Smoother than greedy_weights() while the weight distribution is still wide.
+    std::vector<double> expected_weights(const T* x, std::size_t n) {
+        return per_example_weight(x, n, [](const T* p) {
+            double e = 0;
+            for (std::size_t k = 0; k < weight_bins; ++k) e += double(p[k]) * rl_aux_weight(k);
+            return e;
+        });
     }
 
     template <class Visitor>
@@ -329,6 +332,22 @@ public:
     }
 
 private:
+    // Applies `of_probabilities` to each example's weight-bin distribution (policy in batches).
+    template <class F>
+    std::vector<double> per_example_weight(const T* x, std::size_t n, F of_probabilities) {
+        std::vector<double> w(n);
+        T* p = probs_.data();
+        for (std::size_t start = 0; start < n; start += batch_) {
+            const std::size_t m = std::min(batch_, n - start);
+            policy_->forward(x + start * policy_type::input_size, m);
+            for (std::size_t i = 0; i < m; ++i) {
+                rl::categorical<T>::probabilities(policy_->output(1) + i * weight_bins, weight_bins, p);
+                w[start + i] = of_probabilities(p);
+            }
+        }
+        return w;
+    }
+
     std::size_t pick(const T* p, std::size_t n, bool sample) {
         if (!sample) return std::size_t(std::max_element(p, p + n) - p);
         double u = sampler_.uniform(), acc = 0;
