@@ -1,12 +1,15 @@
 // meta/: Hessian-vector products against an exact Hessian, the Neumann series against a direct
 // solve, lookahead steps against the optimizers themselves; module-aware weighting: its
 // combination, its implicit hypergradient against a finite difference of the dev loss at the
-// lower-level fixed point, and its trainer integration.
+// lower-level fixed point, its trainer integration, and importances that follow where an auxiliary
+// task helps or hurts; transference weighting and the transference probe.
 #include <doctest/doctest.h>
 
 #include <Eigen/Dense>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -306,4 +309,102 @@ TEST_CASE("module-aware importances learn to favour a helpful auxiliary over a h
     t.rule().print_importances(table);
     MESSAGE("learned importances (rows: helpful, harmful auxiliary):\n" << table.str());
     for (std::size_t m = 0; m < 2; ++m) CHECK(t.rule().importance(0, m) > t.rule().importance(1, m));
+}
+
+namespace {
+// A problem built so that one auxiliary task helps the first trunk module and hurts the last.
+// x ~ N(0, I₂); primary y = [x₁ > 0]; auxiliary z = [x₁ + 0.6 x₂ > 0].  The trunk is linear with a
+// one-unit bottleneck, x → W₁ (2×2) → W₂ (1×2) → h, and both heads read h.  It starts from
+// W₁ = diag(1, 4), W₂ = (1, 0.1): end-to-end weights (1, 0.4).  Both tasks want a larger x₁
+// weight; on x₂ they disagree (the primary wants it to shrink, the auxiliary to grow).  With
+// g_p, g_a the input-space gradients of the two losses, module 1 sees ⟨·,·⟩ = |W₂|² g_p·g_a
+// and module 2 sees g_pᵀ W₁ᵀW₁ g_a, where W₁ amplifies the x₂ disagreement 16-fold — so the
+// auxiliary pull agrees with the primary in module 1 and opposes it in module 2.  The test
+// verifies that with fixed importances before checking what module-aware weighting learns.
+using bottleneck_trunk = nn::sequential<nn::input<2>, nn::dense<2>, nn::dense<1>>;
+using bottleneck_model = nn::basic_multi_task<double, bottleneck_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<2>>>;
+
+struct second_rule_label {  // the auxiliary bit z, stored in the fine label (fine = y + 2 z)
+    static const char* name() { return "second_rule"; }
+    static constexpr std::size_t auxiliary_tasks = 1;
+    void prepare(const train::generator_setup&) {}
+    template <class T>
+    void generate(const train::batch<T>& b, std::span<train::auxiliary_targets<T>> t) {
+        t[0].type = train::auxiliary_targets<T>::kind::hard;
+        for (std::size_t i = 0; i < b.size; ++i) t[0].labels[i] = b.fine[i] / 2;
+    }
+};
+
+data::dataset<double> two_rules(std::size_t n, std::uint64_t seed) {
+    rng gen(seed, "two-rules");
+    data::dataset<double> d;
+    d.name = "two-rules";
+    d.classes = 10;  // fine labels 0..3 under the parity hierarchy: primary = y
+    d.example_shape = {2, 1, 1};
+    d.inputs = xt::xtensor<double, 2>::from_shape({n, 2});
+    for (std::size_t i = 0; i < n; ++i) {
+        const double x1 = gen.normal(), x2 = gen.normal();
+        d.inputs(i, 0) = x1;
+        d.inputs(i, 1) = x2;
+        d.labels.push_back(std::int32_t(x1 > 0) + 2 * std::int32_t(x1 + 0.6 * x2 > 0));
+    }
+    return d;
+}
+
+template <class Trainer>
+void set_bottleneck_start(Trainer& t) {
+    auto& p = t.model().parameters();
+    std::fill(p.begin(), p.end(), 0.0);
+    for (const auto& seg : t.model().layout().segments()) {
+        double* w = p.data() + seg.offset;  // dense weights are Out x In, row-major
+        if (seg.name == "trunk.0.dense.weight") {
+            w[0] = 1;
+            w[3] = 4;
+        }
+        if (seg.name == "trunk.1.dense.weight") {
+            w[0] = 1;
+            w[1] = 0.1;
+        }
+        if (seg.name == "head0.0.dense.weight" || seg.name == "head1.0.dense.weight") w[1] = 1;  // logit of class 1 = h
+    }
+}
+}  // namespace
+
+TEST_CASE("module-aware importances rise in the module an auxiliary task helps and fall in the one it hurts") {
+    const auto parity = data::hierarchy::fashion_parity2();
+    using T = trainer<bottleneck_model, second_rule_label, weight::module_aware, optim::sgd<double>>;
+    for (std::uint64_t seed : {1, 2, 3}) {
+        CAPTURE(seed);
+        const auto train_set = two_rules(256, seed), dev = two_rules(256, seed + 100);
+        auto run = [&](double first, double last, bool learn) {
+            weight::module_aware_options mo;
+            mo.interval = learn ? 1 : 1000000000;  // a short run: an upper step after every step
+            mo.lr = 0.3;
+            trainer_options o;
+            o.seed = seed;
+            o.batch_size = 64;
+            auto t = std::make_unique<T>(parity, second_rule_label{}, weight::module_aware{mo},
+                                         optim::sgd<double>({.learning_rate = 0.01}), o);
+            set_bottleneck_start(*t);
+            t->rule().set_omega(0, 0, first);
+            t->rule().set_omega(0, 1, last);
+            t->fit(train_set, {.epochs = 20, .dev = &dev});
+            return t;
+        };
+        // The construction: the auxiliary gradient in module 1 alone lowers the dev loss after 80
+        // steps, in module 2 alone raises it.
+        const double none = run(0, 0, false)->evaluate(dev).primary_loss();
+        const double first_only = run(1, 0, false)->evaluate(dev).primary_loss();
+        const double last_only = run(0, 1, false)->evaluate(dev).primary_loss();
+        CHECK(first_only < none);
+        CHECK(last_only > none);
+        // Learned from ω = 1 everywhere.
+        const auto learned = run(1, 1, true);
+        const double a_first = learned->rule().importance(0, 0), a_last = learned->rule().importance(0, 1);
+        MESSAGE("seed " << seed << ": dev loss without auxiliary " << none << ", auxiliary in module 1 only " << first_only
+                        << ", in module 2 only " << last_only << "; learned importances " << a_first << " (module 1), "
+                        << a_last << " (module 2)");
+        CHECK(a_first > a_last + 0.5);
+        CHECK(a_last < 0.5);
+    }
 }
