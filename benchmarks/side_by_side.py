@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-METHODS = ["stl", "human+equal", "human+cosine", "human+transference", "maxl+equal"]
+METHODS = ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal"]
 
 
 def run(cmd, threads):

@@ -71,8 +71,24 @@ double time_steps(const args& a) {
         rows[i] = std::uint32_t(i);
     }
     const train::batch<float> b{x.data(), a.batch, primary.data(), fine.data(), std::span<const std::uint32_t>(rows)};
+    // Module-aware's upper level (every 20 steps) reads a dev set: one epoch over the timing
+    // batch installs it (PyTorch's reference uses its first batch likewise).  The trainer keeps a
+    // pointer to it, so it lives as long as the trainer.
+    data::dataset<float> batch_set;
     return std::visit(
         [&](auto& tr) {
+            using trainer_type = std::remove_reference_t<decltype(tr)>;
+            if constexpr (trainer_type::needs_dev_set) {
+                batch_set.name = "timing-batch";
+                batch_set.classes = 10;
+                batch_set.example_shape = {1, 28, 28};
+                batch_set.inputs = xt::xtensor<float, 2>::from_shape({a.batch, 784});
+                std::copy(x.begin(), x.end(), batch_set.inputs.begin());
+                batch_set.labels = fine;
+                typename trainer_type::fit_options fit;
+                fit.dev = &batch_set;
+                tr.fit(batch_set, fit);
+            }
             for (std::size_t s = 0; s < a.warmup; ++s) tr.step(b);
             const auto start = std::chrono::steady_clock::now();
             for (std::size_t s = 0; s < a.steps; ++s) tr.step(b);

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 SETTING = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)$")
+TORCH = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_torch$")  # benchmarks/torch_study.py
 SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)$")
 
 
@@ -50,6 +51,53 @@ def fmt(row, key_mean, key_sd):
     return f"{float(row[key_mean]):.2f} ± {float(row[key_sd]):.2f}"
 
 
+def torch_section(settings, torch_runs, methods, study):
+    """auxl beside the PyTorch reference (benchmarks/torch_study.py) for every setting both ran."""
+    readme = os.path.join(study, "README.txt")
+    torch_lines = [line for line in open(readme).read().splitlines() if "torch_study" in line] if os.path.exists(readme) else []
+    out = ["## auxl beside PyTorch", "",
+           "The same protocol in idiomatic PyTorch (`benchmarks/torch_study.py`, models and methods of",
+           "`benchmarks/torch_reference.py`). The two libraries draw their subsets, initialisations and",
+           "batch orders from different generators, so their runs are independent samples: the",
+           "differences below carry unpaired standard errors, sqrt(sd₁²/n₁ + sd₂²/n₂) for accuracies and",
+           "sqrt(se₁² + se₂²) for the gains over STL. `*` marks a difference larger than twice its",
+           "standard error.", ""]
+    if torch_lines:
+        out += ["```"] + torch_lines + ["```", ""]
+    out += ["| setting | method | auxl accuracy | PyTorch accuracy | auxl − PyTorch | auxl Δ vs STL | "
+            "PyTorch Δ vs STL | difference of Δ |",
+            "|---|---|---|---|---|---|---|---|"]
+    flagged = total = 0
+    for key in sorted(set(settings) & set(torch_runs)):
+        ours, theirs = settings[key][0], torch_runs[key]
+        for method in methods:
+            a, b = ours.get(method), theirs.get(method)
+            if not a or not b or a.get("accuracy_mean", "") == "" or b.get("accuracy_mean", "") == "":
+                continue
+            ma, sa, na = float(a["accuracy_mean"]), float(a["accuracy_std"]), int(a["runs"]) - int(a["diverged"])
+            mb, sb, nb = float(b["accuracy_mean"]), float(b["accuracy_std"]), int(b["runs"]) - int(b["diverged"])
+            diff, se = ma - mb, (sa * sa / max(na, 1) + sb * sb / max(nb, 1)) ** 0.5
+            total += 1
+            mark = "*" if abs(diff) > 2 * se else ""
+            flagged += bool(mark)
+            cells = [f"{key[0]} {key[1]} n={key[2]}", method, f"{ma:.2f} ± {sa:.2f} ({na})", f"{mb:.2f} ± {sb:.2f} ({nb})",
+                     f"{diff:+.2f} ± {se:.2f}{mark}"]
+            if method == "stl":
+                cells += ["—", "—", "—"]
+            else:
+                da, ea, db, eb = (float(a["delta_vs_stl"]), float(a["delta_se"]), float(b["delta_vs_stl"]),
+                                  float(b["delta_se"]))
+                dd, de = da - db, (ea * ea + eb * eb) ** 0.5
+                total += 1
+                dmark = "*" if abs(dd) > 2 * de else ""
+                flagged += bool(dmark)
+                cells += [f"{da:+.2f} ± {ea:.2f}", f"{db:+.2f} ± {eb:.2f}", f"{dd:+.2f} ± {de:.2f}{dmark}"]
+            out.append("| " + " | ".join(cells) + " |")
+    out += ["", f"{flagged} of {total} comparisons differ by more than twice their standard error "
+            f"(about {0.05 * total:.1f} expected by chance if the implementations agree).", ""]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("study")
@@ -58,11 +106,15 @@ def main():
     img = os.path.join(args.docs, "img")
     os.makedirs(img, exist_ok=True)
 
-    settings, sweeps = {}, {}
+    settings, sweeps, torch_runs = {}, {}, {}
     for entry in sorted(os.listdir(args.study)):
         path = os.path.join(args.study, entry)
-        m, s = SETTING.match(entry), SWEEP.match(entry)
-        if m and os.path.isdir(path):
+        m, s, t = SETTING.match(entry), SWEEP.match(entry), TORCH.match(entry)
+        if t and os.path.isdir(path):
+            summary = read_summary(path)
+            if summary:
+                torch_runs[(t.group(1), t.group(2), int(t.group(3)))] = summary
+        elif m and os.path.isdir(path):
             summary = read_summary(path)
             if summary:
                 settings[(m.group(1), m.group(2), int(m.group(3)))] = (summary, read_curves(path))
@@ -158,6 +210,9 @@ def main():
             fig.savefig(os.path.join(img, name), dpi=110)
             plt.close(fig)
             out += [f"![accuracy per epoch, {hierarchy}, n = {n}]({os.path.join('img', name)})", ""]
+
+    if torch_runs:
+        out += torch_section(settings, torch_runs, methods, args.study)
 
     # Time per epoch per method (largest size of each hierarchy, MLP).
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""PyTorch accuracies for the learning-quality study: the Fashion-MNIST demo's protocol, in
+idiomatic PyTorch (the models and per-step methods of benchmarks/torch_reference.py).
+
+    /usr/bin/python3 benchmarks/torch_study.py OUT_DIR [--grid small] [--seeds 3] [--threads 2]
+
+For every (primary task, training-set size, model) of the grid it writes
+OUT_DIR/<hierarchy>_<model>_n<N>_torch/summary_<hierarchy>_<model>.csv in the demo's format
+(method, runs, diverged, accuracy mean/std, paired difference to STL ± its standard error,
+seconds per epoch, ms per step) and runs_<hierarchy>_<model>.csv (one accuracy per seed).
+scripts/make_results.py puts them beside auxl's rows.
+
+Protocol (the demo's, examples/fashion_hierarchy.cpp): a stratified subset of the training set
+per seed; pixels in [0, 1]; torch.nn's default initialisation; SGD lr 0.05, momentum 0.9, weight
+decay 5e-4, cosine annealing per epoch to 0 over 20 epochs, batch 128 (last batch kept);
+auxiliary weight 1, plain cross-entropy; every method of a seed starts from the same
+initialisation and sees the same batch order; scored on the full 10,000-image test set after
+the last epoch.  The subsets and initialisations are drawn by PyTorch/NumPy, not by auxl's
+generator, so the two libraries' runs are independent samples of the same protocol: compare
+them with unpaired standard errors.
+"""
+import argparse
+import csv
+import gzip
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_reference import HIERARCHIES, make_step  # noqa: E402
+
+GRIDS = {
+    "small": {"sizes": [300, 1000, 6000], "models": ["mlp"],
+              "methods": ["stl", "human+equal", "human+cosine", "maxl+equal"]},
+    "full": {"sizes": [300, 1000, 6000, 60000], "models": ["mlp", "cnn"],
+             "methods": ["stl", "human+equal", "human+cosine", "human+transference", "maxl+equal"]},
+}
+
+
+def read_idx(path, expect_magic):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expect_magic:
+        raise SystemExit(f"torch_study: {path} is not an IDX file of the expected kind (magic {magic:#x})")
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(expect_magic & 0xFF)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * len(dims))
+    if data.size != math.prod(dims):
+        raise SystemExit(f"torch_study: {path} is truncated ({data.size} of {math.prod(dims)} values)")
+    return data.reshape(dims)
+
+
+def load_fashion_mnist(directory):
+    def part(name):
+        images = read_idx(os.path.join(directory, f"{name}-images-idx3-ubyte.gz"), 0x803)
+        labels = read_idx(os.path.join(directory, f"{name}-labels-idx1-ubyte.gz"), 0x801)
+        return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+    return part("train"), part("t10k")
+
+
+def stratified_subset(labels, n, gen):
+    """n rows with the 10 classes as equally represented as n allows (auxl's rule), chosen at random."""
+    picked = []
+    for c in range(10):
+        rows = np.flatnonzero(labels == c)
+        want = n // 10 + (1 if c < n % 10 else 0)
+        if want > rows.size:
+            raise SystemExit(f"torch_study: class {c} has {rows.size} examples, {want} needed")
+        picked.append(gen.permutation(rows)[:want])
+    return np.concatenate(picked)
+
+
+def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, threads):
+    to_primary = torch.tensor(HIERARCHIES[hierarchy])
+    torch.manual_seed(seed)  # the same initialisation for every method of this seed
+    net, opt, step = make_step(method, model, primary_classes=len(set(HIERARCHIES[hierarchy])), lr=lr,
+                               weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
+    order = torch.Generator().manual_seed(seed)  # the same batch order for every method
+    y = to_primary[fine]
+    steps, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(x.shape[0], generator=order)
+        for b in range(0, x.shape[0], batch):
+            idx = perm[b:b + batch]
+            step(x[idx], y[idx], fine[idx])
+            steps += 1
+        sched.step()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        correct = 0
+        for b in range(0, test_x.shape[0], 1000):
+            p, _ = net(test_x[b:b + 1000])
+            correct += (p.argmax(dim=1) == to_primary[test_fine[b:b + 1000]]).sum().item()
+        finite = all(torch.isfinite(prm).all().item() for prm in net.parameters())
+    return {"accuracy": correct / test_x.shape[0], "diverged": not finite,
+            "seconds_per_epoch": seconds / epochs, "ms_per_step": 1000 * seconds / steps}
+
+
+def write_summary(directory, hierarchy, model, methods, runs):
+    os.makedirs(directory, exist_ok=True)
+    stl = runs["stl"]
+    rows = []
+    for m in methods:
+        ok = [r for r in runs[m] if not r["diverged"]]
+        acc = [100 * r["accuracy"] for r in ok]
+        diff = [100 * (r["accuracy"] - s["accuracy"]) for r, s in zip(runs[m], stl) if not r["diverged"] and not s["diverged"]]
+        sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+        se = statistics.stdev(diff) / math.sqrt(len(diff)) if m != "stl" and len(diff) > 1 else 0.0
+        rows.append([m, len(runs[m]), len(runs[m]) - len(ok), statistics.mean(acc) if acc else "", sd,
+                     statistics.mean(diff) if m != "stl" and diff else 0.0, se,
+                     statistics.mean(r["seconds_per_epoch"] for r in ok) if ok else "",
+                     statistics.mean(r["ms_per_step"] for r in ok) if ok else ""])
+    for name, header, body in (
+            (f"summary_{hierarchy}_{model}.csv",
+             ["method", "runs", "diverged", "accuracy_mean", "accuracy_std", "delta_vs_stl", "delta_se",
+              "seconds_per_epoch", "ms_per_step"], rows),
+            (f"runs_{hierarchy}_{model}.csv", ["method", "seed", "accuracy"],
+             [[m, r["seed"], 100 * r["accuracy"]] for m in methods for r in runs[m] if not r["diverged"]])):
+        tmp = os.path.join(directory, name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(body)
+        os.replace(tmp, os.path.join(directory, name))  # no half-written summary survives a kill
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--grid", default="small", choices=sorted(GRIDS))
+    ap.add_argument("--hierarchies", default="half2,parity2,super5")
+    ap.add_argument("--sizes", help="comma-separated training-set sizes (default: the grid's)")
+    ap.add_argument("--methods", help="comma-separated (default: the grid's)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data", default=os.environ.get("AUXL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    grid = GRIDS[a.grid]
+    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else grid["sizes"]
+    methods = a.methods.split(",") if a.methods else grid["methods"]
+    if "stl" not in methods:
+        methods = ["stl"] + methods
+    (train_x, train_fine), (test_x, test_fine) = load_fashion_mnist(a.data)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "README.txt"), "a") as f:
+        f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
+                f"torch {torch.__version__}, {a.threads} threads, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
+    for model in grid["models"]:
+        for hierarchy in a.hierarchies.split(","):
+            for n in sizes:
+                directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}_torch")
+                if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
+                    continue  # resumable: finished settings are kept
+                runs = {m: [] for m in methods}
+                for seed in range(1, a.seeds + 1):
+                    rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
+                    x, fine = train_x[rows], train_fine[rows]
+                    for m in methods:
+                        r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.threads)
+                        r["seed"] = seed
+                        runs[m].append(r)
+                        print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"
+                              f"  ({r['seconds_per_epoch']:.3f} s/epoch){'  DIVERGED' if r['diverged'] else ''}", flush=True)
+                write_summary(directory, hierarchy, model, methods, runs)
+                print(f"done {directory}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
