@@ -126,43 +126,6 @@ TEST_CASE("conv2d backward and tangent match finite differences for strides and 
     check_layer<nn::conv2d<1, 1>, shape<3, 2, 2>>(8);
 }
 
-TEST_CASE("conv2d gives the same results when a batch spans several GEMM chunks as sample by sample") {
-    // 2 x 128 x 128 inputs, 3 x 3 kernels, padding 1: 18 x 16384 im2col rows per sample, so a
-    // chunk holds 3 samples and a batch of 7 runs as 3 + 3 + 1.  (The finite-difference checks
-    // above run in one chunk; this checks the chunk seams against one-sample calls.)
-    using L = nn::conv2d<2, 3, 1, 1>::layer<double, shape<2, 128, 128>>;
-    static_assert(L::chunk_limit == 3);
-    constexpr std::size_t batch = 7, in = L::input_shape::size, out = L::output_shape::size;
-    rng gen(11, "chunks");
-    std::vector<double> params(L::parameter_count);
-    for (auto& p : params) p = gen.normal();
-    const auto x = random_vector(batch * in, gen), x_dot = random_vector(batch * in, gen);
-    const auto dy = random_vector(batch * out, gen), p_dot = random_vector(params.size(), gen);
-    auto run = [&](L& layer, std::size_t first, std::size_t n, std::vector<double>& y, std::vector<double>& grad,
-                   std::vector<double>& dx, std::vector<double>& y_dot) {
-        nn::layer_context<double> ctx;
-        ctx.params = params.data();
-        ctx.batch = n;
-        layer.forward(ctx, x.data() + first * in, y.data() + first * out);
-        ctx.grad = grad.data();
-        layer.backward(ctx, x.data() + first * in, y.data() + first * out, dy.data() + first * out, dx.data() + first * in);
-        ctx.grad = nullptr;
-        ctx.param_tangent = p_dot.data();
-        layer.tangent(ctx, x.data() + first * in, x_dot.data() + first * in, y.data() + first * out, y_dot.data() + first * out);
-    };
-    L batched, single;
-    batched.reserve(batch);
-    single.reserve(1);
-    std::vector<double> y(batch * out), grad(params.size(), 0.0), dx(batch * in, 0.0), y_dot(batch * out);
-    std::vector<double> y1(batch * out), grad1(params.size(), 0.0), dx1(batch * in, 0.0), y_dot1(batch * out);
-    run(batched, 0, batch, y, grad, dx, y_dot);
-    for (std::size_t n = 0; n < batch; ++n) run(single, n, 1, y1, grad1, dx1, y_dot1);
-    CHECK(relative_error(y, y1) < 1e-12);
-    CHECK(relative_error(grad, grad1) < 1e-12);
-    CHECK(relative_error(dx, dx1) < 1e-12);
-    CHECK(relative_error(y_dot, y_dot1) < 1e-12);
-}
-
 TEST_CASE("max_pool2d backward and tangent match finite differences") {
     check_layer<nn::max_pool2d<2>, shape<2, 4, 6>>(9);
     check_layer<nn::max_pool2d<3, 2>, shape<1, 7, 5>>(10);
