@@ -112,9 +112,10 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
         return g, v
 
     def apply(g, v, w):
-        """Trunk moves along G + w V; each head along its own task's gradient."""
-        for prm, gi, vi in zip(trunk_params, g[:n], v[:n]):
-            prm.grad = gi + w * vi
+        """Trunk moves along G + w V (w: one weight, or one per trunk tensor); each head along its
+        own task's gradient."""
+        for prm, gi, vi, wi in zip(trunk_params, g[:n], v[:n], w if isinstance(w, list) else [w] * n):
+            prm.grad = gi + wi * vi
         for prm, gi in zip(net.primary.parameters(), g[n:]):
             prm.grad = gi
         for prm, vi in zip(net.aux.parameters(), v[n:]):
@@ -214,13 +215,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
             if state["dev"] is None:
                 state["dev"] = dev if dev is not None else (x, y)
             g, v = task_gradients(x, y, fine)
-            for prm, gi, vi, a_m in zip(trunk_params, g[:n], v[:n], per_module(importances())):
-                prm.grad = gi + a_m * vi
-            for prm, gi in zip(net.primary.parameters(), g[n:]):
-                prm.grad = gi
-            for prm, vi in zip(net.aux.parameters(), v[n:]):
-                prm.grad = vi
-            opt.step()
+            apply(g, v, per_module(importances()))
             state["steps"] += 1
             if state["steps"] % 20 == 0:
                 upper(x, y, fine)
