@@ -136,7 +136,9 @@ public:
     struct fit_options {
         std::size_t epochs = 1;                          ///< train until this many epochs are done
         const data::dataset<T>* validation = nullptr;    ///< evaluated after every epoch if given
-        const data::dataset<T>* dev = nullptr;           ///< dev data for policies that need it (else split off)
+        /// Dev data for policies that need it (else split off the training set).  The trainer
+        /// keeps the pointer after fit() returns, for later step() calls: it must outlive them.
+        const data::dataset<T>* dev = nullptr;
     };
     /// Whether a policy asks for a dev set (reward batches of RL-AUX, upper levels of bi-level rules).
     static constexpr bool needs_dev_set = [] {
