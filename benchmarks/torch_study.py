@@ -21,7 +21,6 @@ them with unpaired standard errors.
 """
 import argparse
 import csv
-import gzip
 import math
 import os
 import statistics
@@ -33,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx_reader import IMAGES, LABELS, read_idx  # noqa: E402
 from torch_reference import HIERARCHIES, make_step  # noqa: E402
 
 GRIDS = {
@@ -43,23 +43,15 @@ GRIDS = {
 }
 
 
-def read_idx(path, expect_magic):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expect_magic:
-        raise SystemExit(f"torch_study: {path} is not an IDX file of the expected kind (magic {magic:#x})")
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(expect_magic & 0xFF)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * len(dims))
-    if data.size != math.prod(dims):
-        raise SystemExit(f"torch_study: {path} is truncated ({data.size} of {math.prod(dims)} values)")
-    return data.reshape(dims)
-
-
 def load_fashion_mnist(directory):
     def part(name):
-        images = read_idx(os.path.join(directory, f"{name}-images-idx3-ubyte.gz"), 0x803)
-        labels = read_idx(os.path.join(directory, f"{name}-labels-idx1-ubyte.gz"), 0x801)
+        try:
+            images = read_idx(os.path.join(directory, f"{name}-images-idx3-ubyte.gz"), IMAGES)
+            labels = read_idx(os.path.join(directory, f"{name}-labels-idx1-ubyte.gz"), LABELS)
+        except ValueError as e:
+            raise SystemExit(f"torch_study: {e}") from e
+        if images.shape[0] != labels.shape[0]:
+            raise SystemExit(f"torch_study: {name}: {images.shape[0]} images but {labels.shape[0]} labels")
         return torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
     return part("train"), part("t10k")
 
