@@ -19,7 +19,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-METHODS = ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal"]
+METHODS = ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal",
+           "rl_aux+equal", "rl_aux_w+equal", "dtg"]
 
 
 def run(cmd, threads):

@@ -4,11 +4,12 @@
 //   side_by_side_auxl --method maxl+equal --model mlp --threads 1 --steps 30 --warmup 5
 //
 // Model: MLP 784-256-128 or the CNN c32-p-c64-p-d128, heads 5 (primary, super5) and 10
-// (auxiliary), float, batch 128, SGD lr 0.01 momentum 0.9, cross-entropy; one fixed random batch
+// (auxiliary; DTG: 10 and 10, manual and generated), float, batch 128, SGD lr 0.01 momentum 0.9, cross-entropy; one fixed random batch
 // (timing only).  The runner starts a fresh process per measurement so the two libraries
 // alternate on the machine (A B A B ...); peak_rss_mb is the process's peak resident memory.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -50,16 +51,29 @@ args parse(int argc, char** argv) {
     return a;
 }
 
+template <class AnyTrainer>
+double time_trainer(const args& a, const data::hierarchy& h, AnyTrainer& t);
+
 template <class Trunk>
 double time_steps(const args& a) {
+    // DTG's methods need a third head (primary, manual task, generated task).
     using model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+    using dtg_model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
     const auto h = data::hierarchy::fashion_super5();
     trainer_options o;
     o.seed = 1;
     o.batch_size = a.batch;
     o.focal_gamma = 0.0;
     const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9});
-    auto t = train::make_trainer<model>(a.method, h, sgd, o);
+    const auto dtg_names = train::dtg_method_names();
+    if (std::find(dtg_names.begin(), dtg_names.end(), a.method) != dtg_names.end()) {
+        return time_trainer(a, h, *train::make_dtg_trainer<dtg_model>(a.method, h, sgd, o));
+    }
+    return time_trainer(a, h, *train::make_trainer<model>(a.method, h, sgd, o));
+}
+
+template <class AnyTrainer>
+double time_trainer(const args& a, const data::hierarchy& h, AnyTrainer& t) {
     rng gen(2, "side-by-side");
     std::vector<float> x(a.batch * 784);
     for (auto& v : x) v = float(gen.uniform());
@@ -71,8 +85,9 @@ double time_steps(const args& a) {
         rows[i] = std::uint32_t(i);
     }
     const train::batch<float> b{x.data(), a.batch, primary.data(), fine.data(), std::span<const std::uint32_t>(rows)};
-    // Module-aware's upper level (every 20 steps) reads a dev set: one epoch over the timing
-    // batch installs it (PyTorch's reference uses its first batch likewise).  The trainer keeps a
+    // Module-aware's upper level (every 20 steps), RL-AUX's reward and DTG's upper level read a
+    // dev set: one epoch over the timing batch installs it (PyTorch's reference uses its first
+    // batch likewise).  The trainer keeps a
     // pointer to it, so it lives as long as the trainer.
     data::dataset<float> batch_set;
     return std::visit(
@@ -95,7 +110,7 @@ double time_steps(const args& a) {
             const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
             return ms.count() / double(a.steps);
         },
-        *t);
+        t);
 }
 
 }  // namespace

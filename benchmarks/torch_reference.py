@@ -52,15 +52,41 @@ def make_trunk(model):
 
 
 class MultiTask(nn.Module):
-    def __init__(self, model, primary_classes):
+    """Trunk, a primary head and one auxiliary head of AUX classes (two for DTG: the manual task,
+    then the generated one, in `extra`)."""
+    def __init__(self, model, primary_classes, generated_head=False):
         super().__init__()
         self.trunk = make_trunk(model)
         self.primary = nn.Linear(128, primary_classes)
         self.aux = nn.Linear(128, AUX)
+        self.extra = nn.Linear(128, AUX) if generated_head else None
 
     def forward(self, x):
         z = self.trunk(x)
         return self.primary(z), self.aux(z)
+
+    def generated(self, x):
+        return self.extra(self.trunk(x))
+
+
+class DevRows:
+    """The dev set of the methods that need one: cyclic batches (module-aware, DTG: auxl's
+    meta::dev_primary_gradient) or random rows (RL-AUX's reward batch)."""
+    def __init__(self, x, y, seed=0):
+        self.x, self.y, self.cursor = x, y, 0
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def cyclic(self, n):
+        n = min(n, self.x.shape[0])
+        idx = (self.cursor + torch.arange(n)) % self.x.shape[0]
+        self.cursor = (self.cursor + n) % self.x.shape[0]
+        return self.x[idx], self.y[idx]
+
+    def random(self, n):
+        if n >= self.x.shape[0]:
+            return self.x, self.y
+        idx = torch.randint(0, self.x.shape[0], (n,), generator=self.gen)
+        return self.x[idx], self.y[idx]
 
 
 def block_softmax(logits, primary, psi):
@@ -74,16 +100,24 @@ def soft_cross_entropy(logits, targets):
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_weight=1.0):
+def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_weight=1.0, dev=None):
     """(net, opt, step) for one composition; step(x, y, fine) is one training step.  Lookahead
-    steps use the optimizer's current learning rate, so a schedule on `opt` applies to them."""
-    net = MultiTask(model, primary_classes)
+    steps use the optimizer's current learning rate, so a schedule on `opt` applies to them.
+    dev: a DevRows for the methods that need a dev set (module-aware, RL-AUX, DTG); None makes
+    the first batch a step sees the dev set (timing)."""
+    net = MultiTask(model, primary_classes, generated_head=method == "dtg")
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     trunk_params = list(net.trunk.parameters())
     psi = AUX // primary_classes
+    dev_state = [dev]
 
     def current_lr():
         return opt.param_groups[0]["lr"]
+
+    def dev_rows(x, y):
+        if dev_state[0] is None:
+            dev_state[0] = DevRows(x, y)
+        return dev_state[0]
 
     if method == "stl":
         def step(x, y, fine):
@@ -160,7 +194,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
         omega, velocity = torch.ones(len(modules)), torch.zeros(len(modules))
         params = list(net.parameters())
         n_primary_head = len(list(net.primary.parameters()))
-        state = {"steps": 0, "dev": None}
+        state = {"steps": 0}
 
         def importances():
             return omega.clamp(min=0).tolist()
@@ -170,7 +204,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
 
         def upper(x, y, fine):
             alpha = current_lr()
-            dev_x, dev_y = state["dev"]
+            dev_x, dev_y = dev_rows(x, y).cyclic(256)
             vdev = torch.autograd.grad(F.cross_entropy(net(dev_x)[0], dev_y), params, allow_unused=True)
             vdev = [torch.zeros_like(p) if g is None else g for p, g in zip(params, vdev)]
             p, a = net(x)
@@ -211,9 +245,8 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
             velocity.mul_(0.9).add_(hyper)
             omega.sub_(1e-3 * velocity)
 
-        def step(x, y, fine, dev=None):
-            if state["dev"] is None:
-                state["dev"] = dev if dev is not None else (x, y)
+        def step(x, y, fine):
+            dev_rows(x, y)
             g, v = task_gradients(x, y, fine)
             apply(g, v, per_module(importances()))
             state["steps"] += 1
@@ -247,7 +280,182 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
             opt.step()
         return net, opt, step
 
+    if method in ("rl_aux+equal", "rl_aux_w+equal"):
+        return net, opt, rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights=method == "rl_aux_w+equal")
+
+    if method == "dtg":
+        return net, opt, dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows, current_lr)
+
     raise SystemExit(f"torch_reference: unknown method {method!r}")
+
+
+class Policy(nn.Module):
+    """RL-AUX's policy: the model's trunk architecture with label, weight-bin and value heads."""
+    BINS = 21
+
+    def __init__(self, model):
+        super().__init__()
+        self.trunk = make_trunk(model)
+        self.label = nn.Linear(128, AUX)
+        self.weight = nn.Linear(128, self.BINS)
+        self.value = nn.Linear(128, 1)
+        for m in self.modules():  # auxl's policy: He-uniform weights, zero biases
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        with torch.no_grad():  # prior centred on weight 1 (bin 7.5): auxl's initial_weight = 1
+            k = torch.arange(self.BINS, dtype=torch.float32)
+            self.weight.bias.copy_(-(k - 7.5) ** 2 / 8)
+
+    def forward(self, x):
+        z = self.trunk(x)
+        return self.label(z), self.weight(z), self.value(z).squeeze(1)
+
+
+def rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights):
+    """RL-AUX, single-pass schedule (auxl's default): a policy picks each example's auxiliary
+    label inside its primary class's block (and, weight-aware, a weight 2^(8k/20 - 3) of 21 bins);
+    the network takes its step with them; the reward is the drop of the primary loss on 256 dev
+    rows plus 0.2 x the entropy of the batch's label shares; every 4 batches, PPO (GAE with
+    gamma^B, lambda^B per batch, 10 epochs of minibatches of 128, clip 0.2, entropy 0.01, value
+    0.5, gradient-norm clip 0.5, Adam 3e-4, advantages normalised per minibatch)."""
+    policy = Policy(model)
+    popt = torch.optim.Adam(policy.parameters(), lr=3e-4, eps=1e-5)
+    bin_weight = 2.0 ** (8 * torch.arange(Policy.BINS, dtype=torch.float32) / 20 - 3)
+    block = torch.arange(AUX) // psi
+    rollout = []
+
+    def distributions(x, y):
+        label_logits, bin_logits, value = policy(x)
+        label_logits = label_logits.masked_fill(block[None, :] != y[:, None], -1e9)  # the block of y only
+        return (torch.distributions.Categorical(logits=label_logits), torch.distributions.Categorical(logits=bin_logits),
+                value)
+
+    def log_prob(d_label, d_bin, label, k):
+        return d_label.log_prob(label) + (d_bin.log_prob(k) if learn_weights else 0.0)
+
+    def entropy(d_label, d_bin):
+        return d_label.entropy() + (d_bin.entropy() if learn_weights else 0.0)
+
+    def ppo_update():
+        batch = rollout[0]["x"].shape[0]
+        gamma, lam = 0.99 ** batch, 0.95 ** batch
+        values = [r["value"].mean().item() for r in rollout]
+        adv_batch, running = [0.0] * len(rollout), 0.0
+        for t in reversed(range(len(rollout))):  # GAE; the last step bootstraps on its own value (as auxl)
+            next_v = values[t + 1] if t + 1 < len(rollout) else values[-1]
+            running = rollout[t]["reward"] + gamma * next_v - values[t] + gamma * lam * running
+            adv_batch[t] = running
+        x = torch.cat([r["x"] for r in rollout])
+        y = torch.cat([r["y"] for r in rollout])
+        label = torch.cat([r["label"] for r in rollout])
+        k = torch.cat([r["bin"] for r in rollout])
+        old_logp = torch.cat([r["logp"] for r in rollout])
+        ret = torch.cat([torch.full((r["x"].shape[0],), a + v) for r, a, v in zip(rollout, adv_batch, values)])
+        adv = ret - torch.cat([r["value"] for r in rollout])
+        for _ in range(10):
+            order = torch.randperm(x.shape[0])
+            for start in range(0, x.shape[0], 128):
+                idx = order[start:start + 128]
+                d_label, d_bin, value = distributions(x[idx], y[idx])
+                a = adv[idx]
+                a = (a - a.mean()) / (a.std() + 1e-8)
+                ratio = torch.exp(log_prob(d_label, d_bin, label[idx], k[idx]) - old_logp[idx])
+                surrogate = -torch.min(ratio * a, ratio.clamp(0.8, 1.2) * a).mean()
+                loss = surrogate + 0.5 * ((value - ret[idx]) ** 2).mean() - 0.01 * entropy(d_label, d_bin).mean()
+                popt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+                popt.step()
+        rollout.clear()
+
+    def step(x, y, fine):
+        with torch.no_grad():
+            d_label, d_bin, value = distributions(x, y)
+            label = d_label.sample()
+            k = d_bin.sample() if learn_weights else torch.zeros_like(label)
+            logp = log_prob(d_label, d_bin, label, k)
+            rx, ry = dev_rows(x, y).random(256)
+            before = F.cross_entropy(net(rx)[0], ry).item()
+        opt.zero_grad(set_to_none=True)
+        p, a = net(x)
+        aux = F.cross_entropy(a, label, reduction="none")
+        aux = (aux * bin_weight[k]).mean() if learn_weights else aux.mean()
+        (F.cross_entropy(p, y) + aux_weight * aux).backward()
+        opt.step()
+        with torch.no_grad():
+            after = F.cross_entropy(net(rx)[0], ry).item()
+        share = torch.bincount(label, minlength=AUX).float() / label.shape[0]
+        share = share[share > 0]
+        reward = before - after + 0.2 * -(share * share.log()).sum().item()
+        rollout.append({"x": x, "y": y, "label": label, "bin": k, "logp": logp, "value": value, "reward": reward})
+        if len(rollout) == 4:
+            ppo_update()
+    return step
+
+
+def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows, current_lr):
+    """DTG-style generation (auxl's gen::dtg with its defaults; the manual task is the human fine
+    labels).  Generators: x~ = x + G_f([x; onehot(y)]) (one hidden layer of 128, last layer zero
+    at the start), y~ = blocksoftmax_y(G_l(x~)) (one hidden layer of 128).  Lower step:
+    L_T = L_pri(x) + w relu(omega) L_human(x) + w L_soft(x~, y~) with the generators fixed.  Upper
+    step after every lower step, on the same batch: v = grad L_pri on 256 dev rows, s = sum_{j<=3}
+    (I - alpha H)^j v with H = Hessian of L_T + wd (exact double-backward HVPs), grad_phi =
+    -alpha grad_phi <s, grad_theta L_T> + grad_phi R, R = mean |x~ - x|^2 + 0.2 sum ybar log ybar,
+    grad_omega likewise; joint norm clip 10; Adam 1e-3 on G_f, G_l and omega."""
+    features = 784
+    g_feat = nn.Sequential(nn.Linear(features + primary_classes, 128), nn.ReLU(), nn.Linear(128, features))
+    g_label = nn.Sequential(nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, AUX))
+    with torch.no_grad():
+        g_feat[2].weight.zero_()
+        g_feat[2].bias.zero_()
+    omega = torch.ones(1, requires_grad=True)
+    upper_params = list(g_feat.parameters()) + list(g_label.parameters()) + [omega]
+    upper_opts = [torch.optim.Adam(list(g_feat.parameters()), lr=1e-3), torch.optim.Adam(list(g_label.parameters()), lr=1e-3),
+                  torch.optim.Adam([omega], lr=1e-3)]
+    theta = list(net.parameters())
+
+    def generate(x, y):
+        flat = x.flatten(1)
+        x_gen = flat + g_feat(torch.cat([flat, F.one_hot(y, primary_classes).float()], dim=1))
+        return x_gen, block_softmax(g_label(x_gen), y, psi)
+
+    def lower_loss(x, y, fine, x_gen, y_gen, manual_weight):
+        p, a = net(x)
+        generated = net.generated(x_gen.view_as(x))
+        return (F.cross_entropy(p, y) + aux_weight * manual_weight * F.cross_entropy(a, fine)
+                + aux_weight * soft_cross_entropy(generated, y_gen))
+
+    def step(x, y, fine):
+        with torch.no_grad():
+            x_gen, y_gen = generate(x, y)
+        opt.zero_grad(set_to_none=True)
+        lower_loss(x, y, fine, x_gen, y_gen, omega.detach().clamp(min=0)).backward()
+        opt.step()
+        # Upper level at the updated network.
+        alpha = current_lr()
+        dx, dy = dev_rows(x, y).cyclic(256)
+        v = torch.autograd.grad(F.cross_entropy(net(dx)[0], dy), theta, allow_unused=True)
+        v = [torch.zeros_like(t) if g is None else g for t, g in zip(theta, v)]
+        x_gen, y_gen = generate(x, y)
+        g_lower = torch.autograd.grad(lower_loss(x, y, fine, x_gen, y_gen, omega.clamp(min=0)), theta, create_graph=True)
+        term, s = list(v), list(v)
+        for _ in range(3):
+            hvp = torch.autograd.grad(g_lower, theta, grad_outputs=term, retain_graph=True)
+            term = [t - alpha * (h + weight_decay * t) for t, h in zip(term, hvp)]
+            s = [si + t for si, t in zip(s, term)]
+        mean_label = y_gen.mean(dim=0)
+        regulariser = ((x_gen - x.flatten(1)) ** 2).mean() + 0.2 * (mean_label * torch.log(mean_label + 1e-20)).sum()
+        upper = -alpha * sum((si * gi).sum() for si, gi in zip(s, g_lower)) + regulariser
+        grads = torch.autograd.grad(upper, upper_params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(upper_params, grads)]
+        norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
+        scale = min(1.0, 10.0 / (norm.item() + 1e-12))
+        for p, g in zip(upper_params, grads):
+            p.grad = g * scale
+        for o in upper_opts:
+            o.step()
+    return step
 
 
 def main():

@@ -14,7 +14,8 @@ Protocol (the demo's, examples/fashion_hierarchy.cpp): a stratified subset of th
 per seed; pixels in [0, 1]; torch.nn's default initialisation; SGD lr 0.05, momentum 0.9, weight
 decay 5e-4, cosine annealing per epoch to 0 over 20 epochs, batch 128 (last batch kept);
 auxiliary weight 1, plain cross-entropy; every method of a seed starts from the same
-initialisation and sees the same batch order; scored on the full 10,000-image test set after
+initialisation and sees the same batch order (module-aware, RL-AUX and DTG train on 95 % of the
+subset and keep 5 %, stratified by fine class, as their dev set, as auxl's trainer does); scored on the full 10,000-image test set after
 the last epoch.  The subsets and initialisations are drawn by PyTorch/NumPy, not by auxl's
 generator, so the two libraries' runs are independent samples of the same protocol: compare
 them with unpaired standard errors.
@@ -33,14 +34,19 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from idx_reader import IMAGES, LABELS, read_idx  # noqa: E402
-from torch_reference import HIERARCHIES, make_step  # noqa: E402
+from torch_reference import HIERARCHIES, DevRows, make_step  # noqa: E402
 
 GRIDS = {
     "small": {"sizes": [300, 1000, 6000], "models": ["mlp"],
               "methods": ["stl", "human+equal", "human+cosine", "maxl+equal"]},
     "full": {"sizes": [300, 1000, 6000, 60000], "models": ["mlp", "cnn"],
-             "methods": ["stl", "human+equal", "human+cosine", "human+transference", "maxl+equal"]},
+             "methods": ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal",
+                         "rl_aux+equal", "rl_aux_w+equal", "dtg"]},
 }
+# Methods with an upper level or a reward on held-out data: like auxl's trainer (dev_fraction
+# 0.05), they train on 95 % of the subset and use the rest, stratified by fine class, as the dev set.
+NEEDS_DEV = {"human+module_aware", "rl_aux+equal", "rl_aux_w+equal", "dtg"}
+DEV_FRACTION = 0.05
 
 
 def load_fashion_mnist(directory):
@@ -68,11 +74,30 @@ def stratified_subset(labels, n, gen):
     return np.concatenate(picked)
 
 
+def dev_split(fine, fraction, gen):
+    """(kept rows, dev rows): round(fraction x n_c) rows of every fine class c held out (auxl's
+    data::stratified_split)."""
+    kept, held = [], []
+    for c in range(10):
+        rows = gen.permutation(np.flatnonzero(fine == c))
+        h = int(rows.size * fraction + 0.5)
+        held.append(rows[:h])
+        kept.append(rows[h:])
+    return np.concatenate(kept), np.concatenate(held)
+
+
 def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, threads):
     to_primary = torch.tensor(HIERARCHIES[hierarchy])
+    dev = None
+    if method in NEEDS_DEV:
+        kept, held = dev_split(fine.numpy(), DEV_FRACTION, np.random.default_rng(seed + 1000))
+        if held.size == 0:
+            raise SystemExit(f"torch_study: the dev split of {x.shape[0]} examples is empty")
+        dev = DevRows(x[held], to_primary[fine[held]], seed)
+        x, fine = x[kept], fine[kept]
     torch.manual_seed(seed)  # the same initialisation for every method of this seed
     net, opt, step = make_step(method, model, primary_classes=len(set(HIERARCHIES[hierarchy])), lr=lr,
-                               weight_decay=5e-4)
+                               weight_decay=5e-4, dev=dev)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
     order = torch.Generator().manual_seed(seed)  # the same batch order for every method
     y = to_primary[fine]
@@ -130,6 +155,7 @@ def main():
     ap.add_argument("--hierarchies", default="half2,parity2,super5")
     ap.add_argument("--sizes", help="comma-separated training-set sizes (default: the grid's)")
     ap.add_argument("--methods", help="comma-separated (default: the grid's)")
+    ap.add_argument("--models", help="comma-separated, mlp and/or cnn (default: the grid's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)
@@ -148,7 +174,7 @@ def main():
     with open(os.path.join(a.out, "README.txt"), "a") as f:
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
                 f"torch {torch.__version__}, {a.threads} threads, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
-    for model in grid["models"]:
+    for model in (a.models.split(",") if a.models else grid["models"]):
         for hierarchy in a.hierarchies.split(","):
             for n in sizes:
                 directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}_torch")
