@@ -20,6 +20,17 @@ Methods (auxl's names):
                       lookahead w' = w - lr * g, primary loss at w' plus 0.2 x the batch-entropy
                       regulariser differentiated into the generator (double backward); then the
                       network's step with the same gradient (as auxl does: the lookahead reuses it)
+  human+module_aware  MAOAL: per-module importances on the trunk's auxiliary gradient; every 20
+                      steps the implicit hypergradient (3 Neumann terms, double-backward HVPs)
+  rl_aux+equal        RL-AUX, single pass: a PPO policy picks each example's auxiliary label in its
+  rl_aux_w+equal      primary class's block (and, _w, a weight of 21 bins); reward = drop of the
+                      dev primary loss over the step + 0.2 x label-share entropy (rl_aux_step)
+  dtg                 DTG-style joint generation: feature and label generators, lower step on
+                      primary + human + generated losses, upper step every step by the implicit
+                      gradient with exact HVPs (dtg_step)
+
+Methods that need a dev set (module-aware, RL-AUX, DTG) use the first batch they see when
+make_step gets none (timing); benchmarks/torch_study.py gives them auxl's 5 % dev split.
 """
 import argparse
 import json
