@@ -402,6 +402,7 @@ def rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights):
         rollout.append({"x": x, "y": y, "label": label, "bin": k, "logp": logp, "value": value, "reward": reward})
         if len(rollout) == 4:
             ppo_update()
+    step.policy = policy  # for tests and diagnostics
     return step
 
 
@@ -466,6 +467,7 @@ def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows,
             p.grad = g * scale
         for o in upper_opts:
             o.step()
+    step.generators = (g_feat, g_label, omega)  # for tests and diagnostics
     return step
 
 
