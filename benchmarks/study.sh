@@ -7,35 +7,53 @@
 # grid: 'small'  (default) half2, parity2, super5 x 300, 1000, 6000 examples x MLP x stl,
 #                human+equal, human+cosine, maxl+equal x 3 seeds; sweep of the human+equal and
 #                human+cosine weight (0.25 ... 8) on half2, 1000 examples, 3 seeds
+#       'report' the committed docs/study: 'small', plus every method at 300 and 1000 examples,
+#                the four methods at 60,000 examples (half2, super5) and with the CNN at 300 and
+#                1000; 1 OpenBLAS thread per run (about 5 hours on one core; run
+#                `benchmarks/torch_study.py OUT --grid report` on the other for the PyTorch side)
 #       'full'   the grid: 300, 1000, 6000, 60000 examples, MLP and CNN, every method,
 #                5 seeds (many hours on 2 cores)
+# Resumable: a setting whose summary CSV exists is skipped.  THREADS overrides the threads per run.
 set -eu
-out=${1:?usage: study.sh OUT_DIR [small|full]}
+out=${1:?usage: study.sh OUT_DIR [small|report|full]}
 grid=${2:-small}
 demo=${DEMO:-build/examples/fashion_hierarchy}
+four="stl,human+equal,human+cosine,maxl+equal"
+every="stl,human+equal,human+cosine,human+module_aware,human+transference,maxl+equal,rl_aux+equal,rl_aux_w+equal,dtg"
 mkdir -p "$out"
-if [ "$grid" = full ]; then
-    sizes="300 1000 6000 60000"; models="mlp cnn"; seeds=5; methods=all
-else
-    sizes="300 1000 6000"; models="mlp"; seeds=3; methods="stl,human+equal,human+cosine,maxl+equal"
-fi
-echo "# study $grid started $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" > "$out/README.txt"
-for model in $models; do
-    for hierarchy in half2 parity2 super5; do
-        for n in $sizes; do
-            dir="$out/${hierarchy}_${model}_n${n}"
-            [ -f "$dir/summary_${hierarchy}_${model}.csv" ] && continue  # resumable: finished settings are kept
-            "$demo" --hierarchy "$hierarchy" --model "$model" --train-size "$n" --seeds "$seeds" --methods "$methods" \
-                --threads 2 --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed, see $dir.log" >&2; exit 1; }
-            echo "done $dir"
-        done
-    done
+case "$grid" in
+    small) seeds=3; threads=${THREADS:-2} ;;
+    report) seeds=3; threads=${THREADS:-1} ;;
+    full) seeds=5; threads=${THREADS:-2} ;;
+    *) echo "study: unknown grid '$grid' (small, report, full)" >&2; exit 2 ;;
+esac
+echo "# study $grid started $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $threads threads per run, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" >> "$out/README.txt"
+
+# setting MODEL HIERARCHY N METHODS
+setting() {
+    dir="$out/${2}_${1}_n${3}"
+    [ -f "$dir/summary_${2}_${1}.csv" ] && return 0  # resumable: finished settings are kept
+    "$demo" --hierarchy "$2" --model "$1" --train-size "$3" --seeds "$seeds" --methods "$4" \
+        --threads "$threads" --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed, see $dir.log" >&2; exit 1; }
+    echo "done $dir"
+}
+
+for hierarchy in half2 parity2 super5; do
+    case "$grid" in
+        small) for n in 300 1000 6000; do setting mlp "$hierarchy" "$n" "$four"; done ;;
+        report)
+            for n in 300 1000; do setting mlp "$hierarchy" "$n" "$every"; done
+            setting mlp "$hierarchy" 6000 "$four"
+            [ "$hierarchy" = parity2 ] || setting mlp "$hierarchy" 60000 "$four"
+            for n in 300 1000; do setting cnn "$hierarchy" "$n" "$four"; done ;;
+        full) for model in mlp cnn; do for n in 300 1000 6000 60000; do setting "$model" "$hierarchy" "$n" all; done; done ;;
+    esac
 done
 for w in 0.25 0.5 2 4 8; do
     dir="$out/sweep_half2_mlp_n1000_w$w"
     [ -f "$dir/summary_half2_mlp.csv" ] && continue
     "$demo" --hierarchy half2 --model mlp --train-size 1000 --seeds "$seeds" --methods stl,human+equal,human+cosine \
-        --aux-weight "$w" --threads 2 --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed" >&2; exit 1; }
+        --aux-weight "$w" --threads "$threads" --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed" >&2; exit 1; }
     echo "done $dir"
 done
 echo "# finished $(date -u +%Y-%m-%dT%H:%MZ)" >> "$out/README.txt"

@@ -2,7 +2,7 @@
 """PyTorch accuracies for the learning-quality study: the Fashion-MNIST demo's protocol, in
 idiomatic PyTorch (the models and per-step methods of benchmarks/torch_reference.py).
 
-    /usr/bin/python3 benchmarks/torch_study.py OUT_DIR [--grid small] [--seeds 3] [--threads 2]
+    /usr/bin/python3 benchmarks/torch_study.py OUT_DIR [--grid small|full|report] [--seeds 3] [--threads 2]
 
 For every (primary task, training-set size, model) of the grid it writes
 OUT_DIR/<hierarchy>_<model>_n<N>_torch/summary_<hierarchy>_<model>.csv in the demo's format
@@ -43,6 +43,17 @@ GRIDS = {
              "methods": ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal",
                          "rl_aux+equal", "rl_aux_w+equal", "dtg"]},
 }
+FOUR = ["stl", "human+equal", "human+cosine", "maxl+equal"]
+
+
+def report_settings(hierarchy):
+    """The committed docs/study (benchmarks/study.sh's 'report' grid): (model, n, methods)."""
+    out = [("mlp", n, GRIDS["full"]["methods"]) for n in (300, 1000)] + [("mlp", 6000, FOUR)]
+    if hierarchy != "parity2":
+        out.append(("mlp", 60000, FOUR))
+    return out + [("cnn", n, FOUR) for n in (300, 1000)]
+
+
 # Methods with an upper level or a reward on held-out data: like auxl's trainer (dev_fraction
 # 0.05), they train on 95 % of the subset and use the rest, stratified by fine class, as the dev set.
 NEEDS_DEV = {"human+module_aware", "rl_aux+equal", "rl_aux_w+equal", "dtg"}
@@ -151,7 +162,8 @@ def write_summary(directory, hierarchy, model, methods, runs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
-    ap.add_argument("--grid", default="small", choices=sorted(GRIDS))
+    ap.add_argument("--grid", default="small", choices=sorted(GRIDS) + ["report"],
+                    help="report: the committed docs/study, as benchmarks/study.sh's 'report' grid")
     ap.add_argument("--hierarchies", default="half2,parity2,super5")
     ap.add_argument("--sizes", help="comma-separated training-set sizes (default: the grid's)")
     ap.add_argument("--methods", help="comma-separated (default: the grid's)")
@@ -164,34 +176,37 @@ def main():
     ap.add_argument("--data", default=os.environ.get("AUXL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    grid = GRIDS[a.grid]
-    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else grid["sizes"]
-    methods = a.methods.split(",") if a.methods else grid["methods"]
-    if "stl" not in methods:
-        methods = ["stl"] + methods
+    hierarchies = a.hierarchies.split(",")
+    if a.grid == "report":
+        plan = [(model, h, n, methods) for h in hierarchies for model, n, methods in report_settings(h)]
+    else:
+        grid = GRIDS[a.grid]
+        sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else grid["sizes"]
+        methods = a.methods.split(",") if a.methods else grid["methods"]
+        plan = [(model, h, n, methods) for model in (a.models.split(",") if a.models else grid["models"])
+                for h in hierarchies for n in sizes]
+    plan = [(model, h, n, methods if "stl" in methods else ["stl"] + methods) for model, h, n, methods in plan]
     (train_x, train_fine), (test_x, test_fine) = load_fashion_mnist(a.data)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "README.txt"), "a") as f:
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
                 f"torch {torch.__version__}, {a.threads} threads, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
-    for model in (a.models.split(",") if a.models else grid["models"]):
-        for hierarchy in a.hierarchies.split(","):
-            for n in sizes:
-                directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}_torch")
-                if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
-                    continue  # resumable: finished settings are kept
-                runs = {m: [] for m in methods}
-                for seed in range(1, a.seeds + 1):
-                    rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
-                    x, fine = train_x[rows], train_fine[rows]
-                    for m in methods:
-                        r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.threads)
-                        r["seed"] = seed
-                        runs[m].append(r)
-                        print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"
-                              f"  ({r['seconds_per_epoch']:.3f} s/epoch){'  DIVERGED' if r['diverged'] else ''}", flush=True)
-                write_summary(directory, hierarchy, model, methods, runs)
-                print(f"done {directory}", flush=True)
+    for model, hierarchy, n, methods in plan:
+        directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}_torch")
+        if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
+            continue  # resumable: finished settings are kept
+        runs = {m: [] for m in methods}
+        for seed in range(1, a.seeds + 1):
+            rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
+            x, fine = train_x[rows], train_fine[rows]
+            for m in methods:
+                r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.threads)
+                r["seed"] = seed
+                runs[m].append(r)
+                print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"
+                      f"  ({r['seconds_per_epoch']:.3f} s/epoch){'  DIVERGED' if r['diverged'] else ''}", flush=True)
+        write_summary(directory, hierarchy, model, methods, runs)
+        print(f"done {directory}", flush=True)
 
 
 if __name__ == "__main__":
