@@ -8,7 +8,8 @@ same machine state; min / median / max over the repeats, the ratio of medians, p
 
 Needs build/benchmarks/side_by_side_auxl (cmake --build build --target side_by_side_auxl) and
 Debian's python3-torch (scripts/setup.sh --torch).  Each measurement is a fresh process:
-5 warm-up steps, then --steps timed steps (fewer for the CNN)."""
+5 warm-up steps, then --steps timed steps (a fifth for the CNN), rounded up to a multiple of the
+method's cadence (CADENCE below) so periodic work is counted equally for both libraries."""
 import argparse
 import csv
 import json
@@ -19,6 +20,10 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Methods with periodic extra work: RL-AUX's PPO update every 4 batches, module-aware's upper
+# level every 20 steps.  Timing a multiple of that many steps gives both libraries the same number
+# of them whatever step they start at (auxl's harness also runs one step installing the dev set).
+CADENCE = {"rl_aux+equal": 4, "rl_aux_w+equal": 4, "human+module_aware": 20}
 METHODS = ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal",
            "rl_aux+equal", "rl_aux_w+equal", "dtg"]
 
@@ -52,7 +57,9 @@ def main():
             for method in a.methods.split(","):
                 times = {"auxl": [], "torch": []}
                 mem = {"auxl": 0.0, "torch": 0.0}
-                common = ["--method", method, "--model", model, "--threads", str(threads), "--steps", str(steps)]
+                cadence = CADENCE.get(method, 1)
+                timed = -(-steps // cadence) * cadence
+                common = ["--method", method, "--model", model, "--threads", str(threads), "--steps", str(timed)]
                 for _ in range(a.repeats):
                     for impl, cmd in (("auxl", [a.auxl] + common),
                                       ("torch", [sys.executable, os.path.join(HERE, "torch_reference.py")] + common)):
@@ -61,7 +68,7 @@ def main():
                         mem[impl] = max(mem[impl], r["peak_rss_mb"])
                         meta[impl] = r.get("blas", "") + (f", torch {r['torch']}" if "torch" in r else "")
                 ours, theirs = statistics.median(times["auxl"]), statistics.median(times["torch"])
-                row = {"model": model, "threads": threads, "method": method,
+                row = {"model": model, "threads": threads, "method": method, "steps": timed,
                        "auxl_min": min(times["auxl"]), "auxl_median": ours, "auxl_max": max(times["auxl"]),
                        "torch_min": min(times["torch"]), "torch_median": theirs, "torch_max": max(times["torch"]),
                        "speedup": theirs / ours, "auxl_rss_mb": mem["auxl"], "torch_rss_mb": mem["torch"]}
