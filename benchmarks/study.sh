@@ -11,7 +11,7 @@
 #                the four methods at 60,000 examples (half2, super5) and with the CNN at 300 and
 #                1000, super5 at 300 with 8 seeds; 1 OpenBLAS thread per run (about 5 hours on
 #                one core; `benchmarks/torch_study.py OUT --grid report` on the other gives the
-#                PyTorch side, then `--hierarchies super5 --sizes 300 --seeds 8` with every method)
+#                PyTorch side)
 #       'full'   the grid: 300, 1000, 6000, 60000 examples, MLP and CNN, every method,
 #                5 seeds (many hours on 2 cores)
 # Resumable: a setting whose summary CSV exists is skipped.  THREADS overrides the threads per run.
