@@ -4,8 +4,8 @@
 //   side_by_side_auxl --method maxl+equal --model mlp --threads 1 --steps 30 --warmup 5
 //
 // Model: MLP 784-256-128 or the CNN c32-p-c64-p-d128, heads 5 (primary, super5) and 10
-// (auxiliary; DTG: 10 and 10, manual and generated), float, batch 128, SGD lr 0.01 momentum 0.9, cross-entropy; one fixed random batch
-// (timing only).  The runner starts a fresh process per measurement so the two libraries
+// (auxiliary; DTG: 10 and 10, manual and generated), float, batch 128, SGD lr 0.01 momentum
+// 0.9, cross-entropy; one fixed random batch (timing only).  The runner starts a fresh process per measurement so the two libraries
 // alternate on the machine (A B A B ...); peak_rss_mb is the process's peak resident memory.
 #include <sys/resource.h>
 
@@ -87,8 +87,7 @@ double time_trainer(const args& a, const data::hierarchy& h, AnyTrainer& t) {
     const train::batch<float> b{x.data(), a.batch, primary.data(), fine.data(), std::span<const std::uint32_t>(rows)};
     // Module-aware's upper level (every 20 steps), RL-AUX's reward and DTG's upper level read a
     // dev set: one epoch over the timing batch installs it (PyTorch's reference uses its first
-    // batch likewise).  The trainer keeps a
-    // pointer to it, so it lives as long as the trainer.
+    // batch likewise).  The trainer keeps a pointer to it, so it lives as long as the trainer.
     data::dataset<float> batch_set;
     return std::visit(
         [&](auto& tr) {

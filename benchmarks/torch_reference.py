@@ -100,11 +100,15 @@ class DevRows:
         return self.x[idx], self.y[idx]
 
 
+def block_mask(primary, psi):
+    """True on the psi auxiliary classes of each example's primary class (batch x AUX)."""
+    block = torch.arange(AUX, device=primary.device) // psi
+    return block[None, :] == primary[:, None]
+
+
 def block_softmax(logits, primary, psi):
     """Softmax restricted to the psi auxiliary classes of each example's primary class."""
-    block = torch.arange(AUX, device=logits.device) // psi
-    mask = block[None, :] == primary[:, None]
-    return logits.masked_fill(~mask, float("-inf")).softmax(dim=1)
+    return logits.masked_fill(~block_mask(primary, psi), float("-inf")).softmax(dim=1)
 
 
 def soft_cross_entropy(logits, targets):
@@ -333,12 +337,11 @@ def rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights):
     policy = Policy(model)
     popt = torch.optim.Adam(policy.parameters(), lr=3e-4, eps=1e-5)
     bin_weight = 2.0 ** (8 * torch.arange(Policy.BINS, dtype=torch.float32) / 20 - 3)
-    block = torch.arange(AUX) // psi
     rollout = []
 
     def distributions(x, y):
         label_logits, bin_logits, value = policy(x)
-        label_logits = label_logits.masked_fill(block[None, :] != y[:, None], -1e9)  # the block of y only
+        label_logits = label_logits.masked_fill(~block_mask(y, psi), -1e9)  # the block of y only (finite: entropy stays defined)
         return (torch.distributions.Categorical(logits=label_logits), torch.distributions.Categorical(logits=bin_logits),
                 value)
 
