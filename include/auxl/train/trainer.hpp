@@ -34,6 +34,7 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -78,6 +79,16 @@ struct trainer_options {
     /// optimizer and the policies' meta-updates untouched; counted in skipped_steps()).
     non_finite_policy on_non_finite = non_finite_policy::raise;
 };
+
+/// The split fit() makes when a policy needs a dev set and none is given: (training part, dev
+/// part), options.dev_fraction of every fine class held out, drawn from options.seed.  Public so
+/// a baseline can train on exactly the part the dev-set methods train on (the demo's "stl@dev":
+/// STL without the held-out examples, which separates a method's effect from the split's).
+template <class T>
+std::pair<data::dataset<T>, data::dataset<T>> dev_split(const data::dataset<T>& given, const trainer_options& options) {
+    rng split(options.seed, "dev-split");
+    return data::stratified_split(given, options.dev_fraction, split);
+}
 
 namespace detail {
 // Reads a rule's trait without a second error when the rule is not a WeightingRule at all.
@@ -704,8 +715,7 @@ private:
                 return given;
             }
             if (split_source_ != &given || split_size_ != given.size()) {
-                rng split(options_.seed, "dev-split");
-                auto parts = data::stratified_split(given, options_.dev_fraction, split);
+                auto parts = dev_split(given, options_);
                 split_train_ = std::move(parts.first);
                 split_dev_ = std::move(parts.second);
                 split_source_ = &given;

@@ -4,12 +4,14 @@
 // Every `every` steps, on the step's batch and at the parameters after the update:
 //   Z_k = (1 − L_pri(after a virtual step along ∇_trunk L_aux,k) / L_pri(now)) / η
 // (by default the step uses the trainer's optimizer rule with its state untouched — momentum
-// included, as TAG's CelebA code does — on a scratch copy of the network; with plain_step the
+// included, as TAG's CelebA code does — on a scratch copy of the network, the heads kept where
+// they are; with plain_step the
 // step is θ − η ∇L_aux,k, which isolates the task's gradient from the optimizer's momentum).  Z_k > 0: a step on auxiliary k alone lowers the primary loss.  Per-epoch means are
 // kept in `table()` and, if a path is given, written as CSV (epoch, Z1..ZK) after every epoch.
 // Cost per probe: one forward and K+1 backward passes, plus one forward per auxiliary.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <span>
@@ -72,6 +74,8 @@ public:
             } else {
                 meta::lookahead(trainer.optimizer(), std::span<const T>(model.parameters().data(), P),
                                 std::span<const T>(grad.data(), P), std::span<T>(scratch.parameters().data(), P));
+                // momentum and weight decay would move the heads too: TAG keeps them at θ_j^t
+                std::copy(model.parameters().data() + S, model.parameters().data() + P, scratch.parameters().data() + S);
             }
             scratch.copy_masks_from(model);
             scratch.forward(b.inputs, b.size, trainer.reuse_masks());

@@ -4,9 +4,10 @@
 // Each step, with G = ∇L_pri and V_k = ∇L_aux,k on the shared trunk, the candidate update
 // directions are: G (primary only), G + Σ_k V_k (all auxiliaries), G + V_k for each k, and
 // optionally the GCS direction G + Σ_k max(0, cos(G, V_k)) V_k.  For each candidate the trainer's
-// optimizer takes a virtual step with its own rule (momentum, weight decay, Adam moments; state
-// untouched), the primary loss is evaluated on the same batch with the same dropout masks, and
-// the candidate with the lowest lookahead loss is applied.  Heads always get their own task's
+// optimizer takes a virtual step of the shared trunk with its own rule (momentum, weight decay,
+// Adam moments; state untouched) while the heads stay where they are (as TAG's lookahead:
+// ALGORITHMS.md §6), the primary loss is evaluated on the same batch with the same dropout masks,
+// and the candidate with the lowest lookahead loss is applied.  Heads always get their own task's
 // gradient.  Logged: the transference of each auxiliary onto the primary,
 //   Z_k = (1 − L_pri(after a step along V_k alone) / L_pri(now)) / η,
 // and which candidate won.  Cost: per-task gradient rows plus one forward per candidate and one
@@ -159,6 +160,10 @@ private:
         const std::size_t P = Model::parameter_count;
         meta::lookahead(trainer.optimizer(), std::span<const T>(model.parameters().data(), P),
                         std::span<const T>(direction.data(), P), std::span<T>(scratch.parameters().data(), P));
+        // Only the trunk moves: the heads keep θ_j^t, so candidates differ only in what they do
+        // to the shared representation (the arena stores the trunk first, then the heads).
+        const std::size_t S = Model::trunk_parameter_count;
+        std::copy(model.parameters().data() + S, model.parameters().data() + P, scratch.parameters().data() + S);
         scratch.copy_masks_from(model);
         scratch.forward(b.inputs, b.size, trainer.reuse_masks());
         const double local = trainer.loss().value_and_gradient(scratch.output(0), b.size, Model::head_widths[0], loss::hard_targets{b.primary});
