@@ -20,7 +20,7 @@ out=${1:?usage: study.sh OUT_DIR [small|report|full]}
 grid=${2:-small}
 demo=${DEMO:-build/examples/fashion_hierarchy}
 four="stl,human+equal,human+cosine,maxl+equal"
-every="stl,human+equal,human+cosine,human+module_aware,human+transference,maxl+equal,rl_aux+equal,rl_aux_w+equal,dtg"
+every="stl,stl@dev,human+equal,human+cosine,human+module_aware,human+transference,maxl+equal,rl_aux+equal,rl_aux_w+equal,dtg"
 mkdir -p "$out"
 case "$grid" in
     small) seeds=3; threads=${THREADS:-2} ;;

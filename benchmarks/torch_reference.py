@@ -13,8 +13,9 @@ Methods (auxl's names):
   human+equal         L_pri + L_aux(fine labels), one backward
   human+cosine        GCS, weighted: trunk gradient G + max(0, cos(G, V)) V, two backward passes
   human+transference  IT-MTL: per-task trunk gradients; candidates "primary" and "primary + aux",
-                      each a lookahead SGD-momentum step of the trunk and one forward; apply the
-                      candidate with the lower lookahead primary loss
+                      each a lookahead step of the trunk by SGD's own rule (weight decay, momentum;
+                      heads kept) and one forward; apply the candidate with the lower lookahead
+                      primary loss
   maxl+equal          MAXL, per step: a label generator (the trunk's architecture + linear to the
                       10 auxiliary classes, block softmax), training gradient with create_graph,
                       lookahead w' = w - lr * g, primary loss at w' plus 0.2 x the batch-entropy
@@ -188,7 +189,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
                 for w in (0.0, aux_weight):  # candidates: primary only, primary + aux
                     fast = dict(params)
                     for (name, prm), gi, vi in zip(list(net.trunk.named_parameters()), g[:n], v[:n]):
-                        d = gi + w * vi
+                        d = gi + w * vi + weight_decay * prm  # torch.optim.SGD's rule, heads kept
                         buf = opt.state.get(prm, {}).get("momentum_buffer")
                         d = d if buf is None else 0.9 * buf + d
                         fast["trunk." + name] = prm - current_lr() * d

@@ -7,7 +7,7 @@ idiomatic PyTorch (the models and per-step methods of benchmarks/torch_reference
 For every (primary task, training-set size, model) of the grid it writes
 OUT_DIR/<hierarchy>_<model>_n<N>_torch/summary_<hierarchy>_<model>.csv in the demo's format
 (method, runs, diverged, accuracy mean/std, paired difference to STL ± its standard error,
-seconds per epoch, ms per step) and runs_<hierarchy>_<model>.csv (one accuracy per seed).
+seconds per epoch, ms per step, and for the dev-set methods the paired difference to stl@dev) and runs_<hierarchy>_<model>.csv (one accuracy per seed).
 scripts/make_results.py puts them beside auxl's rows.
 
 Protocol (the demo's, examples/fashion_hierarchy.cpp): a stratified subset of the training set
@@ -15,7 +15,8 @@ per seed; pixels in [0, 1]; torch.nn's default initialisation; SGD lr 0.05, mome
 decay 5e-4, cosine annealing per epoch to 0 over 20 epochs, batch 128 (last batch kept);
 auxiliary weight 1, plain cross-entropy; every method of a seed starts from the same
 initialisation and sees the same batch order (module-aware, RL-AUX and DTG train on 95 % of the
-subset and keep 5 %, stratified by fine class, as their dev set, as auxl's trainer does); scored on the full 10,000-image test set after
+subset and keep 5 %, stratified by fine class, as their dev set, as auxl's trainer does; stl@dev
+is STL on that 95 % part, their fair baseline); scored on the full 10,000-image test set after
 the last epoch.  The subsets and initialisations are drawn by PyTorch/NumPy, not by auxl's
 generator, so the two libraries' runs are independent samples of the same protocol: compare
 them with unpaired standard errors.
@@ -40,8 +41,8 @@ GRIDS = {
     "small": {"sizes": [300, 1000, 6000], "models": ["mlp"],
               "methods": ["stl", "human+equal", "human+cosine", "maxl+equal"]},
     "full": {"sizes": [300, 1000, 6000, 60000], "models": ["mlp", "cnn"],
-             "methods": ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal",
-                         "rl_aux+equal", "rl_aux_w+equal", "dtg"]},
+             "methods": ["stl", "stl@dev", "human+equal", "human+cosine", "human+module_aware", "human+transference",
+                         "maxl+equal", "rl_aux+equal", "rl_aux_w+equal", "dtg"]},
 }
 FOUR = ["stl", "human+equal", "human+cosine", "maxl+equal"]
 
@@ -60,6 +61,8 @@ def report_settings(hierarchy, seeds):
 # 0.05), they train on 95 % of the subset and use the rest, stratified by fine class, as the dev set.
 NEEDS_DEV = {"human+module_aware", "rl_aux+equal", "rl_aux_w+equal", "dtg"}
 DEV_FRACTION = 0.05
+# STL on the same 95 % part: the dev-set methods' fair baseline (auxl's demo has it too).
+STL_DEV = "stl@dev"
 
 
 def load_fashion_mnist(directory):
@@ -102,14 +105,15 @@ def dev_split(fine, fraction, gen):
 def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, threads):
     to_primary = torch.tensor(HIERARCHIES[hierarchy])
     dev = None
-    if method in NEEDS_DEV:
+    if method in NEEDS_DEV or method == STL_DEV:
         kept, held = dev_split(fine.numpy(), DEV_FRACTION, np.random.default_rng(seed + 1000))
         if held.size == 0:
             raise SystemExit(f"torch_study: the dev split of {x.shape[0]} examples is empty")
-        dev = DevRows(x[held], to_primary[fine[held]], seed)
+        if method != STL_DEV:
+            dev = DevRows(x[held], to_primary[fine[held]], seed)
         x, fine = x[kept], fine[kept]
     torch.manual_seed(seed)  # the same initialisation for every method of this seed
-    net, opt, step = make_step(method, model, primary_classes=len(set(HIERARCHIES[hierarchy])), lr=lr,
+    net, opt, step = make_step("stl" if method == STL_DEV else method, model, primary_classes=len(set(HIERARCHIES[hierarchy])), lr=lr,
                                weight_decay=5e-4, dev=dev)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
     order = torch.Generator().manual_seed(seed)  # the same batch order for every method
@@ -133,24 +137,31 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
             "seconds_per_epoch": seconds / epochs, "ms_per_step": 1000 * seconds / steps}
 
 
+def paired_difference(runs, base):
+    """(mean, standard error) of the per-seed accuracy differences in points."""
+    diff = [100 * (r["accuracy"] - s["accuracy"]) for r, s in zip(runs, base) if not r["diverged"] and not s["diverged"]]
+    if not diff:
+        return "", ""
+    return statistics.mean(diff), statistics.stdev(diff) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0
+
+
 def write_summary(directory, hierarchy, model, methods, runs):
     os.makedirs(directory, exist_ok=True)
-    stl = runs["stl"]
     rows = []
     for m in methods:
         ok = [r for r in runs[m] if not r["diverged"]]
         acc = [100 * r["accuracy"] for r in ok]
-        diff = [100 * (r["accuracy"] - s["accuracy"]) for r, s in zip(runs[m], stl) if not r["diverged"] and not s["diverged"]]
         sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
-        se = statistics.stdev(diff) / math.sqrt(len(diff)) if m != "stl" and len(diff) > 1 else 0.0
-        rows.append([m, len(runs[m]), len(runs[m]) - len(ok), statistics.mean(acc) if acc else "", sd,
-                     statistics.mean(diff) if m != "stl" and diff else 0.0, se,
+        delta, se = (0.0, 0.0) if m == "stl" else paired_difference(runs[m], runs["stl"])
+        # the dev-set methods against STL on the same 95 % part, when it ran
+        delta_dev, se_dev = paired_difference(runs[m], runs[STL_DEV]) if m in NEEDS_DEV and STL_DEV in runs else ("", "")
+        rows.append([m, len(runs[m]), len(runs[m]) - len(ok), statistics.mean(acc) if acc else "", sd, delta, se,
                      statistics.mean(r["seconds_per_epoch"] for r in ok) if ok else "",
-                     statistics.mean(r["ms_per_step"] for r in ok) if ok else ""])
+                     statistics.mean(r["ms_per_step"] for r in ok) if ok else "", delta_dev, se_dev])
     for name, header, body in (
             (f"summary_{hierarchy}_{model}.csv",
              ["method", "runs", "diverged", "accuracy_mean", "accuracy_std", "delta_vs_stl", "delta_se",
-              "seconds_per_epoch", "ms_per_step"], rows),
+              "seconds_per_epoch", "ms_per_step", "delta_vs_stl_dev", "delta_dev_se"], rows),
             (f"runs_{hierarchy}_{model}.csv", ["method", "seed", "accuracy"],
              [[m, r["seed"], 100 * r["accuracy"]] for m in methods for r in runs[m] if not r["diverged"]])):
         tmp = os.path.join(directory, name + ".tmp")

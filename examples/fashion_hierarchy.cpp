@@ -44,7 +44,8 @@ struct config {
     std::string model = "mlp";
     // One composition per generator and rule family, so the default run takes minutes; --methods
     // all runs every composition (every generator with every rule).
-    std::vector<std::string> methods = {"stl", "human+equal", "human+cosine", "maxl+equal", "rl_aux_w+equal", "dtg"};
+    // stl@dev is STL on the dev-set methods' 95 % training part: their fair baseline.
+    std::vector<std::string> methods = {"stl", "stl@dev", "human+equal", "human+cosine", "maxl+equal", "rl_aux_w+equal", "dtg"};
     bool unhelpful = false;         // add the unhelpful-manual-task scenario: random+equal, dtg+random
     std::size_t dtg_upper_every = 1;
     double aux_weight = 1.0;
@@ -72,16 +73,18 @@ void usage() {
                  "  --epochs N         (default 20)\n"
                  "  --seeds N          seeds per method (default 5); --seed S first seed (default 1)\n"
                  "  --model NAME       mlp (784-256-128, default) | cnn (conv32-pool-conv64-pool-dense128)\n"
-                 "  --methods LIST     comma-separated, or 'all'; default: stl, human+equal, human+cosine,\n"
-                 "                     maxl+equal, rl_aux_w+equal, dtg (DTG-style, manual task = human labels).\n"
-                 "                     Names: stl; human or maxl with +equal, +cosine, +cosine-gate,\n"
+                 "  --methods LIST     comma-separated, or 'all'; default: stl, stl@dev, human+equal,\n"
+                 "                     human+cosine, maxl+equal, rl_aux_w+equal, dtg (DTG-style, manual task =\n"
+                 "                     human labels).  Names: stl; stl@dev (STL on the dev-set methods'\n"
+                 "                     training part); human or maxl with +equal, +cosine, +cosine-gate,\n"
                  "                     +module_aware, +transference; rl_aux+equal, rl_aux_w+equal; dtg,\n"
                  "                     random+equal, dtg+random.  'all' runs every one of them.\n"
                  "  --unhelpful        add the unhelpful-manual-task scenario: the manual auxiliary task is a\n"
                  "                     fixed random label per example; compares random+equal and dtg+random\n"
                  "  --dtg-upper-every N  DTG's lower steps per upper step (default 1: strict alternation)\n"
                  "                     MAXL and RL-AUX use 10 auxiliary classes: psi = 10 / primary classes.\n"
-                 "                     RL-AUX and module_aware hold out 5% of the training subset as a dev set.\n"
+                 "                     RL-AUX, DTG and module_aware hold out 5% of the training subset as a dev\n"
+                 "                     set; their rows also show the difference to stl@dev when it ran.\n"
                  "  --focal G          focal gamma of every method's losses (default 0; MAXL's code uses 2)\n"
                  "  --maxl-schedule S  step (meta-update every batch, default) | epoch (a meta pass per epoch)\n"
                  "  --rl-schedule S    single (train on sampled actions, default) | two-pass (paper: exploration\n"
@@ -131,7 +134,10 @@ config parse(int argc, char** argv) {
             std::stringstream list(value(i));
             for (std::string m; std::getline(list, m, ',');) {
                 if (m == "all") {
-                    for (const auto& n : train::method_names()) c.methods.push_back(n);
+                    for (const auto& n : train::method_names()) {
+                        c.methods.push_back(n);
+                        if (n == "stl") c.methods.push_back("stl@dev");
+                    }
                     for (const auto& n : train::dtg_method_names()) c.methods.push_back(n);
                 } else if (!m.empty()) {
                     c.methods.push_back(m);
@@ -189,6 +195,7 @@ using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1>, 
 
 struct run_result {
     bool diverged = false;
+    bool dev_split = false;  // trained on the 95 % part (a dev-set method, or stl@dev)
     std::string message;
     double accuracy = 0, seconds_per_epoch = 0, ms_per_step = 0;
     std::string diagnostics;  // last epoch's rule / generator statistics
@@ -233,8 +240,13 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             gen::dtg_options dtg;
             dtg.upper_every = c.dtg_upper_every;
             run_result r;
+            // stl@dev: STL on exactly the part the dev-set methods train on (same seed, same split).
+            const bool on_dev_part = method == "stl@dev";
+            const data::dataset<float> dev_part = on_dev_part ? dev_split(train_set, options).first : data::dataset<float>{};
             auto run = [&](auto& t) {
-                typename std::remove_reference_t<decltype(t)>::fit_options fit;
+                using trainer_type = std::remove_reference_t<decltype(t)>;
+                typename trainer_type::fit_options fit;
+                r.dev_split = on_dev_part || trainer_type::needs_dev_set;
                 fit.epochs = c.epochs;
                 fit.validation = &monitor_set;
                 const auto csv = c.out / (h.name() + "_" + c.model + "_" + method + "_seed" + std::to_string(seed) + ".csv");
@@ -242,7 +254,7 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
                 std::ostringstream sink;
                 train::progress show(c.progress ? std::cout : sink, 0);
                 try {
-                    const auto report = t.fit(train_set, fit, log, show);
+                    const auto report = t.fit(on_dev_part ? dev_part : train_set, fit, log, show);
                     r.accuracy = t.evaluate(test_set).primary_accuracy();
                     std::ostringstream diag;
                     diag << std::setprecision(3);
@@ -259,7 +271,7 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             if (std::find(dtg_methods.begin(), dtg_methods.end(), method) != dtg_methods.end()) {
                 std::visit(run, *train::make_dtg_trainer<dtg_model_type>(method, h, sgd, options, c.aux_weight, dtg));
             } else {
-                std::visit(run, *train::make_trainer<model_type>(method, h, sgd, options, c.aux_weight, maxl, rl));
+                std::visit(run, *train::make_trainer<model_type>(on_dev_part ? "stl" : method, h, sgd, options, c.aux_weight, maxl, rl));
             }
             if (r.diverged) {
                 std::cout << "  " << method << " seed " << seed << " diverged: " << r.message << "\n";
@@ -313,16 +325,31 @@ int main(int argc, char** argv) {
         if (c.model == "mlp") results = two ? run_all<mlp_trunk, 2>(c, h, fm.train, fm.test) : run_all<mlp_trunk, 5>(c, h, fm.train, fm.test);
         else results = two ? run_all<cnn_trunk, 2>(c, h, fm.train, fm.test) : run_all<cnn_trunk, 5>(c, h, fm.train, fm.test);
 
-        // Summary table: accuracy mean ± std, paired difference to STL ± standard error.
+        // Summary table: accuracy mean ± std, paired difference to STL ± standard error, and for
+        // the methods that train on the 95 % part, the paired difference to stl@dev when it ran.
         const auto& stl = results.at("stl");
-        std::ostringstream summary_csv;
-        summary_csv << "method,runs,diverged,accuracy_mean,accuracy_std,delta_vs_stl,delta_se,seconds_per_epoch,ms_per_step\n";
-        std::printf("\n%-20s %18s %18s %10s %9s\n", "method", "test acc (%)", "vs STL (points)", "s/epoch", "ms/step");
+        const auto stl_dev = results.find("stl@dev");
+        const bool have_stl_dev = stl_dev != results.end();
+        auto paired = [](const std::vector<run_result>& runs, const std::vector<run_result>& base) {
+            std::vector<double> d;
+            for (std::size_t s = 0; s < runs.size(); ++s)
+                if (!runs[s].diverged && !base[s].diverged) d.push_back(100 * (runs[s].accuracy - base[s].accuracy));
+            return d;
+        };
+        auto standard_error = [](const std::vector<double>& d) { return d.size() < 2 ? 0.0 : sample_std(d) / std::sqrt(double(d.size())); };
+        std::ostringstream summary_csv, runs_csv;
+        summary_csv << "method,runs,diverged,accuracy_mean,accuracy_std,delta_vs_stl,delta_se,seconds_per_epoch,ms_per_step,"
+                       "delta_vs_stl_dev,delta_dev_se\n";
+        runs_csv << "method,seed,accuracy\n";
+        std::printf("\n%-20s %18s %18s %18s %10s %9s\n", "method", "test acc (%)", "vs STL (points)",
+                    have_stl_dev ? "vs STL@dev" : "", "s/epoch", "ms/step");
         for (const auto& method : c.methods) {
             const auto& runs = results.at(method);
-            std::vector<double> acc, diff, spe, mps;
+            std::vector<double> acc, spe, mps;
             std::size_t diverged = 0;
+            bool on_dev_part = false;
             for (std::size_t s = 0; s < runs.size(); ++s) {
+                on_dev_part = on_dev_part || runs[s].dev_split;
                 if (runs[s].diverged) {
                     ++diverged;
                     continue;
@@ -330,27 +357,36 @@ int main(int argc, char** argv) {
                 acc.push_back(100 * runs[s].accuracy);
                 spe.push_back(runs[s].seconds_per_epoch);
                 mps.push_back(runs[s].ms_per_step);
-                if (!stl[s].diverged) diff.push_back(100 * (runs[s].accuracy - stl[s].accuracy));
+                runs_csv << method << ',' << c.first_seed + s << ',' << 100 * runs[s].accuracy << '\n';
             }
             if (acc.empty()) {
                 std::printf("%-20s %18s\n", method.c_str(), "diverged (all seeds)");
-                summary_csv << method << ',' << runs.size() << ',' << diverged << ",,,,,,\n";
+                summary_csv << method << ',' << runs.size() << ',' << diverged << ",,,,,,,,\n";
                 continue;
             }
-            char acc_text[64], diff_text[64];
+            const bool is_stl = method == "stl";
+            const auto diff = paired(runs, stl);
+            const bool vs_dev = have_stl_dev && on_dev_part && method != "stl@dev";
+            const auto diff_dev = vs_dev ? paired(runs, stl_dev->second) : std::vector<double>{};
+            char acc_text[64], diff_text[64], dev_text[64] = "";
             std::snprintf(acc_text, sizeof acc_text, "%.2f ± %.2f", mean(acc), sample_std(acc));
-            if (method == "stl") std::snprintf(diff_text, sizeof diff_text, "—");
-            else std::snprintf(diff_text, sizeof diff_text, "%+.2f ± %.2f", mean(diff), sample_std(diff) / std::sqrt(double(diff.size())));
-            std::printf("%-20s %20s %20s %10.3f %9.2f%s\n", method.c_str(), acc_text, diff_text, mean(spe), mean(mps),
+            if (is_stl) std::snprintf(diff_text, sizeof diff_text, "—");
+            else std::snprintf(diff_text, sizeof diff_text, "%+.2f ± %.2f", mean(diff), standard_error(diff));
+            if (vs_dev) std::snprintf(dev_text, sizeof dev_text, "%+.2f ± %.2f", mean(diff_dev), standard_error(diff_dev));
+            std::printf("%-20s %20s %20s %20s %10.3f %9.2f%s\n", method.c_str(), acc_text, diff_text, dev_text, mean(spe), mean(mps),
                         diverged ? "  (some seeds diverged)" : "");
             summary_csv << method << ',' << runs.size() << ',' << diverged << ',' << mean(acc) << ',' << sample_std(acc) << ','
-                        << (method == "stl" ? 0.0 : mean(diff)) << ','
-                        << (method == "stl" || diff.empty() ? 0.0 : sample_std(diff) / std::sqrt(double(diff.size()))) << ','
-                        << mean(spe) << ',' << mean(mps) << '\n';
+                        << (is_stl ? 0.0 : mean(diff)) << ',' << (is_stl ? 0.0 : standard_error(diff)) << ',' << mean(spe) << ','
+                        << mean(mps) << ',';
+            if (vs_dev) summary_csv << mean(diff_dev) << ',' << standard_error(diff_dev);
+            else summary_csv << ',';
+            summary_csv << '\n';
         }
+        const auto runs_path = c.out / ("runs_" + c.hierarchy + "_" + c.model + ".csv");
+        io::write_atomically(runs_path, [&](std::ostream& out) { out << runs_csv.str(); });
         const auto summary_path = c.out / ("summary_" + c.hierarchy + "_" + c.model + ".csv");
         io::write_atomically(summary_path, [&](std::ostream& out) { out << summary_csv.str(); });
-        std::printf("\nper-run CSVs and %s written to %s/\n", summary_path.filename().c_str(), c.out.c_str());
+        std::printf("\nper-run CSVs, %s and %s written to %s/\n", runs_path.filename().c_str(), summary_path.filename().c_str(), c.out.c_str());
         return 0;
     } catch (const auxl::error& e) {
         std::cerr << e.what() << "\n";
