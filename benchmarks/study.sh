@@ -7,11 +7,12 @@
 # grid: 'small'  (default) half2, parity2, super5 x 300, 1000, 6000 examples x MLP x stl,
 #                human+equal, human+cosine, maxl+equal x 3 seeds; sweep of the human+equal and
 #                human+cosine weight (0.25 ... 8) on half2, 1000 examples, 3 seeds
-#       'report' the committed docs/study: 'small', plus every method at 300 and 1000 examples,
-#                the four methods at 60,000 examples (half2, super5) and with the CNN at 300 and
-#                1000, super5 at 300 with 8 seeds; 1 OpenBLAS thread per run (about 5 hours on
-#                one core; `benchmarks/torch_study.py OUT --grid report` on the other gives the
-#                PyTorch side)
+#       'report' the committed docs/study: 'small', plus every method (and stl@dev) at 300 and
+#                1000 examples and, for half2, 6000; the four methods at 60,000 examples (half2,
+#                super5) and with the CNN at 300 and 1000; super5 at 300 with 8 seeds; the weight
+#                sweep also with the CNN (half2, 300 examples); 1 OpenBLAS thread per run (about
+#                7 hours on one core; `benchmarks/torch_study.py OUT --grid report` on the other
+#                gives the PyTorch side)
 #       'full'   the issue's grid: 300, 1000, 6000, 60000 examples, MLP and CNN, every method,
 #                5 seeds (many hours on 2 cores)
 # Resumable: a setting whose summary CSV exists is skipped.  THREADS overrides the threads per run.
@@ -46,17 +47,22 @@ for hierarchy in half2 parity2 super5; do
             # super5 at 300 examples has 8 seeds: 3 left its dev-set methods' gains unclear
             if [ "$hierarchy" = super5 ]; then setting mlp super5 300 "$every" 8; else setting mlp "$hierarchy" 300 "$every"; fi
             setting mlp "$hierarchy" 1000 "$every"
-            setting mlp "$hierarchy" 6000 "$four"
+            if [ "$hierarchy" = half2 ]; then setting mlp half2 6000 "$every"; else setting mlp "$hierarchy" 6000 "$four"; fi
             [ "$hierarchy" = parity2 ] || setting mlp "$hierarchy" 60000 "$four"
             for n in 300 1000; do setting cnn "$hierarchy" "$n" "$four"; done ;;
         full) for model in mlp cnn; do for n in 300 1000 6000 60000; do setting "$model" "$hierarchy" "$n" all; done; done ;;
     esac
 done
-for w in 0.25 0.5 2 4 8; do
-    dir="$out/sweep_half2_mlp_n1000_w$w"
-    [ -f "$dir/summary_half2_mlp.csv" ] && continue
-    "$demo" --hierarchy half2 --model mlp --train-size 1000 --seeds "$seeds" --methods stl,human+equal,human+cosine \
-        --aux-weight "$w" --threads "$threads" --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed" >&2; exit 1; }
-    echo "done $dir"
-done
+# sweep MODEL N: the human+equal and human+cosine weight on half2
+sweep() {
+    for w in 0.25 0.5 2 4 8; do
+        dir="$out/sweep_half2_${1}_n${2}_w$w"
+        [ -f "$dir/summary_half2_$1.csv" ] && continue
+        "$demo" --hierarchy half2 --model "$1" --train-size "$2" --seeds "$seeds" --methods stl,human+equal,human+cosine \
+            --aux-weight "$w" --threads "$threads" --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed" >&2; exit 1; }
+        echo "done $dir"
+    done
+}
+sweep mlp 1000
+[ "$grid" = small ] || sweep cnn 300
 echo "# finished $(date -u +%Y-%m-%dT%H:%MZ)" >> "$out/README.txt"
