@@ -183,6 +183,8 @@ def main():
     ap.add_argument("--methods", help="comma-separated (default: the grid's)")
     ap.add_argument("--models", help="comma-separated, mlp and/or cnn (default: the grid's)")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=1, help="seeds run from here (the demo's --seed)")
+    ap.add_argument("--suffix", default="", help="appended to each setting's directory name (e.g. _seeds9-24)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.05)
@@ -206,11 +208,11 @@ def main():
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
                 f"torch {torch.__version__}, {a.threads} threads, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
     for model, hierarchy, n, methods, seeds in plan:
-        directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}_torch")
+        directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}{a.suffix}_torch")
         if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
             continue  # resumable: finished settings are kept
         runs = {m: [] for m in methods}
-        for seed in range(1, seeds + 1):
+        for seed in range(a.first_seed, a.first_seed + seeds):
             rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
             x, fine = train_x[rows], train_fine[rows]
             for m in methods:

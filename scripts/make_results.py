@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 SETTING = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)$")
 TORCH = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_torch$")  # benchmarks/torch_study.py
+EXTRA = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_seeds\d+-\d+(_torch)?$")  # more seeds of a setting
 SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)$")
 
 
@@ -133,31 +134,53 @@ def torch_section(settings, torch_runs, methods, study):
     return out
 
 
-def dev_split_section(settings, torch_runs):
-    """The dev-set methods (module-aware, RL-AUX, DTG) train on 95 % of the subset; stl@dev is STL
-    on that same part.  Their gain over stl@dev is their own effect, without the split's cost."""
-    def cell(row, key, key_se):
-        if not row or row.get(key, "") in ("", None):
-            return "—", None
-        return f"{float(row[key]):+.2f} ± {float(row[key_se]):.2f}", (float(row[key]), float(row[key_se]))
+def read_runs(directory):
+    """method -> {seed: accuracy} from the runs CSV (both libraries write one)."""
+    files = glob.glob(os.path.join(directory, "runs_*.csv"))
+    runs = defaultdict(dict)
+    if files:
+        with open(files[0]) as f:
+            for row in csv.DictReader(f):
+                runs[row["method"]][int(row["seed"])] = float(row["accuracy"])
+    return runs
+
+
+def uses_dev_split(method):
+    """The compositions that hold out a dev set: module-aware, RL-AUX and DTG."""
+    return "module_aware" in method or method.startswith("rl_aux") or method.startswith("dtg")
+
+
+def paired(a, b):
+    """(mean, standard error, seeds) of a − b over the seeds both have."""
+    d = [a[s] - b[s] for s in sorted(set(a) & set(b))]
+    if not d:
+        return None
+    return statistics.mean(d), (statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else 0.0), len(d)
+
+
+def dev_split_section(runs):
+    """runs: (setting, library) -> method -> {seed: accuracy}, extra-seed directories merged.
+    The dev-set methods train on 95 % of the subset; stl@dev is STL on that same part, so their
+    gain over stl@dev is their own effect, without the split's cost."""
+    def cell(v):
+        return "—" if not v else f"{v[0]:+.2f} ± {v[1]:.2f} ({v[2]})"
 
     rows = []
-    for key in sorted(set(settings) | set(torch_runs)):
-        ours = settings[key][0] if key in settings else {}
-        theirs = torch_runs.get(key, {})
+    for key in sorted({k for k, _ in runs}):
+        ours, theirs = runs.get((key, "auxl"), {}), runs.get((key, "torch"), {})
         if "stl@dev" not in ours and "stl@dev" not in theirs:
             continue
-        for method in ["stl@dev"] + [m for m in (ours or theirs) if (ours.get(m) or theirs.get(m) or {}).get("delta_vs_stl_dev")]:
-            a, b = ours.get(method), theirs.get(method)
-            key_d, key_e = ("delta_vs_stl", "delta_se") if method == "stl@dev" else ("delta_vs_stl_dev", "delta_dev_se")
-            ta, va = cell(a, key_d, key_e)
-            tb, vb = cell(b, key_d, key_e)
+        methods = ["stl@dev"] + [m for m in dict.fromkeys(list(ours) + list(theirs)) if uses_dev_split(m)]
+        for method in methods:
+            base = "stl" if method == "stl@dev" else "stl@dev"
+            va = paired(ours[method], ours[base]) if method in ours and base in ours else None
+            vb = paired(theirs[method], theirs[base]) if method in theirs and base in theirs else None
             diff = "—"
             if va and vb:
                 d, e = va[0] - vb[0], (va[1] ** 2 + vb[1] ** 2) ** 0.5
                 diff = f"{d:+.2f} ± {e:.2f}{'*' if abs(d) > 2 * e else ''}"
             label = "stl@dev vs STL (the split's cost)" if method == "stl@dev" else f"{method} vs stl@dev"
-            rows.append(f"| {key[0]} {key[1]} n={key[2]} | {label} | {ta} | {tb} | {diff} |")
+            rows.append(f"| {key[0]} {key[1]} n={key[2]} | {label} | {cell(va)} | {cell(vb)} | {diff} |")
     if not rows:
         return []
     return ["## The dev-set methods against STL on the same split", "",
@@ -165,8 +188,9 @@ def dev_split_section(settings, torch_runs):
             "their dev set and train on the rest; `stl@dev` is STL trained on exactly that rest (auxl:",
             "`auxl::dev_split`, the trainer's own split; PyTorch: the same rule, its own random draw). The",
             "first row of each setting is what the split costs STL; the others are each dev-set method's",
-            "gain over STL on the same examples, paired by seed (mean ± standard error); the last column is",
-            "auxl minus PyTorch with an unpaired standard error (`*`: beyond twice it).", "",
+            "gain over STL on the same examples, paired by seed: mean ± standard error (seeds); runs",
+            "with extra seeds (directories `…_seeds9-24`) are pooled in. The last column is auxl minus",
+            "PyTorch with an unpaired standard error (`*`: beyond twice it).", "",
             "| setting | comparison | auxl | PyTorch | auxl − PyTorch |", "|---|---|---|---|---|"] + rows + [""]
 
 
@@ -179,9 +203,15 @@ def main():
     os.makedirs(img, exist_ok=True)
 
     settings, sweeps, torch_runs = {}, {}, {}
+    per_seed = defaultdict(lambda: defaultdict(dict))  # (setting, library) -> method -> {seed: accuracy}
     for entry in sorted(os.listdir(args.study)):
         path = os.path.join(args.study, entry)
-        m, s, t = SETTING.match(entry), SWEEP.match(entry), TORCH.match(entry)
+        m, s, t, x = SETTING.match(entry), SWEEP.match(entry), TORCH.match(entry), EXTRA.match(entry)
+        if (m or t or x) and os.path.isdir(path):
+            g = (m or t or x).groups()
+            library = "torch" if t or (x and g[3]) else "auxl"
+            for method, seeds in read_runs(path).items():
+                per_seed[((g[0], g[1], int(g[2])), library)][method].update(seeds)
         if t and os.path.isdir(path):
             summary = read_summary(path)
             if summary:
@@ -286,7 +316,7 @@ def main():
 
     if torch_runs:
         out += torch_section(settings, torch_runs, methods, args.study)
-    out += dev_split_section(settings, torch_runs)
+    out += dev_split_section(per_seed)
 
     # Time per epoch per method (largest size of each hierarchy, MLP).
     fig, ax = plt.subplots(figsize=(6, 4))
