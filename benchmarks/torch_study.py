@@ -184,7 +184,7 @@ def main():
     ap.add_argument("--models", help="comma-separated, mlp and/or cnn (default: the grid's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=1, help="seeds run from here (the demo's --seed)")
-    ap.add_argument("--suffix", default="", help="appended to each setting's directory name (e.g. _seeds9-24)")
+    ap.add_argument("--suffix", default="", help="appended to each setting's directory name (e.g. _seeds9-16)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.05)

@@ -189,7 +189,7 @@ def dev_split_section(runs):
             "`auxl::dev_split`, the trainer's own split; PyTorch: the same rule, its own random draw). The",
             "first row of each setting is what the split costs STL; the others are each dev-set method's",
             "gain over STL on the same examples, paired by seed: mean ± standard error (seeds); runs",
-            "with extra seeds (directories `…_seeds9-24`) are pooled in. The last column is auxl minus",
+            "with extra seeds (directories like `super5_mlp_n300_seeds9-16`) are pooled in. The last column is auxl minus",
             "PyTorch with an unpaired standard error (`*`: beyond twice it).", "",
             "| setting | comparison | auxl | PyTorch | auxl − PyTorch |", "|---|---|---|---|---|"] + rows + [""]
 
