@@ -139,11 +139,29 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
 
 
 def paired_difference(runs, base):
-    """(mean, standard error) of the per-seed accuracy differences in points."""
-    diff = [100 * (r["accuracy"] - s["accuracy"]) for r, s in zip(runs, base) if not r["diverged"] and not s["diverged"]]
+    """(mean, standard error) of the accuracy differences in points, paired by seed."""
+    base_by_seed = {r["seed"]: r["accuracy"] for r in base if not r["diverged"]}
+    diff = [100 * (r["accuracy"] - base_by_seed[r["seed"]]) for r in runs if not r["diverged"] and r["seed"] in base_by_seed]
     if not diff:
         return "", ""
     return statistics.mean(diff), statistics.stdev(diff) / math.sqrt(len(diff)) if len(diff) > 1 else 0.0
+
+
+def read_finished(directory, hierarchy, model):
+    """The runs of a finished setting as write_summary takes them (accuracies from the runs CSV,
+    each method's mean timings from the summary; diverged runs as placeholders)."""
+    with open(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")) as f:
+        summary = {row["method"]: row for row in csv.DictReader(f)}
+    runs = {m: [] for m in summary}
+    with open(os.path.join(directory, f"runs_{hierarchy}_{model}.csv")) as f:
+        for row in csv.DictReader(f):
+            timing = summary[row["method"]]
+            runs[row["method"]].append({"seed": int(row["seed"]), "accuracy": float(row["accuracy"]) / 100, "diverged": False,
+                                        "seconds_per_epoch": float(timing["seconds_per_epoch"]),
+                                        "ms_per_step": float(timing["ms_per_step"])})
+    for m, row in summary.items():
+        runs[m] += [{"seed": None, "accuracy": 0.0, "diverged": True}] * int(row["diverged"])
+    return runs
 
 
 def write_summary(directory, hierarchy, model, methods, runs):
@@ -184,6 +202,8 @@ def main():
     ap.add_argument("--models", help="comma-separated, mlp and/or cnn (default: the grid's)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=1, help="seeds run from here (the demo's --seed)")
+    ap.add_argument("--add", action="store_true",
+                    help="in a finished setting, run only the methods it lacks (e.g. stl@dev) and rewrite its CSVs")
     ap.add_argument("--suffix", default="", help="appended to each setting's directory name (e.g. _seeds9-16)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)
@@ -209,19 +229,29 @@ def main():
                 f"torch {torch.__version__}, {a.threads} threads, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
     for model, hierarchy, n, methods, seeds in plan:
         directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}{a.suffix}_torch")
+        runs = {}
         if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
-            continue  # resumable: finished settings are kept
-        runs = {m: [] for m in methods}
+            if not a.add:
+                continue  # resumable: finished settings are kept
+            runs = read_finished(directory, hierarchy, model)
+        todo = [m for m in methods if m not in runs]
+        if not todo:
+            continue
+        order = list(runs) + todo
+        if STL_DEV in order:  # beside STL, as the demo prints it
+            order.remove(STL_DEV)
+            order.insert(order.index("stl") + 1, STL_DEV)
+        runs.update({m: [] for m in todo})
         for seed in range(a.first_seed, a.first_seed + seeds):
             rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
             x, fine = train_x[rows], train_fine[rows]
-            for m in methods:
+            for m in todo:
                 r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.threads)
                 r["seed"] = seed
                 runs[m].append(r)
                 print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"
                       f"  ({r['seconds_per_epoch']:.3f} s/epoch){'  DIVERGED' if r['diverged'] else ''}", flush=True)
-        write_summary(directory, hierarchy, model, methods, runs)
+        write_summary(directory, hierarchy, model, order, runs)
         print(f"done {directory}", flush=True)
 
 
