@@ -52,8 +52,23 @@ def fmt(row, key_mean, key_sd):
     return f"{float(row[key_mean]):.2f} ± {float(row[key_sd]):.2f}"
 
 
-def torch_section(settings, torch_runs, methods, study):
-    """auxl beside the PyTorch reference (benchmarks/torch_study.py) for every setting both ran."""
+def pooled_row(runs, method):
+    """A summary row (accuracy mean/std, paired Δ vs STL) from per-seed runs, extra seeds included."""
+    if method not in runs or "stl" not in runs or len(runs[method]) < 1:
+        return None
+    acc = list(runs[method].values())
+    row = {"runs": len(acc), "diverged": 0, "accuracy_mean": statistics.mean(acc),
+           "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0}
+    if method != "stl":
+        d = paired(runs[method], runs["stl"])
+        row["delta_vs_stl"], row["delta_se"] = (d[0], d[1]) if d else ("", "")
+    return row
+
+
+def torch_section(settings, torch_runs, methods, study, per_seed):
+    """auxl beside the PyTorch reference (benchmarks/torch_study.py) for every setting both ran.
+    Where both libraries have per-seed runs of a method, the rows pool every seed they have
+    (extra-seed directories included); otherwise they come from the summaries."""
     readme = os.path.join(study, "README.txt")
     torch_lines = [line for line in open(readme).read().splitlines() if "torch_study" in line] if os.path.exists(readme) else []
     out = ["## auxl beside PyTorch", "",
@@ -62,7 +77,8 @@ def torch_section(settings, torch_runs, methods, study):
            "batch orders from different generators, so their runs are independent samples: the",
            "differences below carry unpaired standard errors, sqrt(sd₁²/n₁ + sd₂²/n₂) for accuracies and",
            "sqrt(se₁² + se₂²) for the gains over STL. `*` marks a difference larger than twice its",
-           "standard error.", ""]
+           "standard error. Where a setting has extra seeds (directories like `half2_mlp_n300_seeds4-19`),",
+           "both libraries' rows pool all of them; the number of seeds is in brackets.", ""]
     if torch_lines:
         out += ["```"] + torch_lines + ["```", ""]
     out += ["| setting | method | auxl accuracy | PyTorch accuracy | auxl − PyTorch | auxl Δ vs STL | "
@@ -74,8 +90,12 @@ def torch_section(settings, torch_runs, methods, study):
     by_setting = {}  # setting -> [difference of gains]: its rows share the STL runs
     for key in sorted(set(settings) & set(torch_runs)):
         ours, theirs = settings[key][0], torch_runs[key]
+        seeds_ours, seeds_theirs = per_seed.get((key, "auxl"), {}), per_seed.get((key, "torch"), {})
         for method in methods:
             a, b = ours.get(method), theirs.get(method)
+            pa, pb = pooled_row(seeds_ours, method), pooled_row(seeds_theirs, method)
+            if pa and pb:
+                a, b = pa, pb
             if not a or not b or a.get("accuracy_mean", "") == "" or b.get("accuracy_mean", "") == "":
                 continue
             ma, sa, na = float(a["accuracy_mean"]), float(a["accuracy_std"]), int(a["runs"]) - int(a["diverged"])
@@ -315,7 +335,7 @@ def main():
             out += [f"![accuracy per epoch, {hierarchy}, n = {n}]({os.path.join('img', name)})", ""]
 
     if torch_runs:
-        out += torch_section(settings, torch_runs, methods, args.study)
+        out += torch_section(settings, torch_runs, methods, args.study, per_seed)
     out += dev_split_section(per_seed)
 
     # Time per epoch per method (largest size of each hierarchy, MLP).
