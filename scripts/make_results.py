@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 SETTING = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)$")
 TORCH = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_torch$")  # benchmarks/torch_study.py
-EXTRA = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_seeds\d+-\d+(_torch)?$")  # more seeds of a setting
+# more seeds of a setting, e.g. super5_mlp_n300_seeds9-16, half2_mlp_n300_devseeds4-19(_torch)
+EXTRA = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_[a-z]*seeds\d+-\d+(_torch)?$")
 SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)$")
 
 
