@@ -247,6 +247,12 @@ def main():
                 sweeps[(s.group(1), s.group(2), int(s.group(3)), float(s.group(4)))] = summary
     if not settings:
         raise SystemExit(f"make_results: no finished setting in {args.study}")
+    # auxl's tables pool every seed a setting has too (timings stay the main run's).
+    for key, (summary, _) in settings.items():
+        for method, row in summary.items():
+            pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
+            if pooled and pooled["runs"] > int(row.get("runs") or 0):
+                row.update({k: v for k, v in pooled.items() if k != "diverged"})
     header = open(os.path.join(args.study, "README.txt")).read().strip() if os.path.exists(
         os.path.join(args.study, "README.txt")) else ""
 
@@ -283,8 +289,8 @@ def main():
                     cells.append("—")
             last = settings[(hierarchy, model, sizes[-1])][0].get(method)
             spe = f"{float(last['seconds_per_epoch']):.2f}" if last and last.get("seconds_per_epoch") else "—"
-            runs = settings[(hierarchy, model, sizes[0])][0].get(method, {}).get("runs", "?")
-            out.append(f"| {method} ({runs} seeds) | " + " | ".join(cells) + f" | {spe} |")
+            runs = "/".join(str(settings[(hierarchy, model, n)][0].get(method, {}).get("runs", "–")) for n in sizes)
+            out.append(f"| {method} (seeds {runs}) | " + " | ".join(cells) + f" | {spe} |")
         out.append("")
 
         # Accuracy vs training-set size.
