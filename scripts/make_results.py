@@ -289,6 +289,8 @@ def main():
                     cells.append("—")
             last = settings[(hierarchy, model, sizes[-1])][0].get(method)
             spe = f"{float(last['seconds_per_epoch']):.2f}" if last and last.get("seconds_per_epoch") else "—"
+            if all(c == "—" for c in cells):
+                continue  # this method did not run in this hierarchy × model
             runs = "/".join(str(settings[(hierarchy, model, n)][0].get(method, {}).get("runs", "–")) for n in sizes)
             out.append(f"| {method} (seeds {runs}) | " + " | ".join(cells) + f" | {spe} |")
         out.append("")
