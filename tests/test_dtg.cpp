@@ -240,14 +240,9 @@ trainer_options opts(std::uint64_t seed) {
 TEST_CASE("DTG generates in-block soft labels and starts from copies of the real examples") {
     const auto data = testing::blobs(64, 1);
     trainer<model_type, dtg_human, weight::equal, sgd> t(parity, dtg_human{}, weight::equal{}, sgd({.learning_rate = 0.02}), opts(1));
-    std::vector<std::int32_t> primary(32), fine(32);
-    std::vector<std::uint32_t> rows(32);
-    for (std::size_t i = 0; i < 32; ++i) {
-        fine[i] = data.labels[i];
-        primary[i] = parity.primary_of(fine[i]);
-        rows[i] = std::uint32_t(i);
-    }
-    const train::batch<float> b{data.inputs.data(), 32, primary.data(), fine.data(), std::span<const std::uint32_t>(rows)};
+    const auto first = testing::first_rows(data, parity, 32);
+    const auto& primary = first.primary;
+    const train::batch<float> b = first.batch();
     std::array<train::auxiliary_targets<float>, 2> targets;
     targets[0].reserve(32, 10);
     targets[1].reserve(32, 10);

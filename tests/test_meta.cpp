@@ -273,14 +273,9 @@ TEST_CASE("transference's lookahead moves only the trunk: its logged Z equals a 
     const optim::sgd<float>::options sgd_options{.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 1e-3};
     trainer<mlp_model, gen::human_hierarchy, weight::transference, optim::sgd<float>> t(
         parity, gen::human_hierarchy{}, weight::transference{}, optim::sgd<float>(sgd_options), o);
-    std::vector<std::int32_t> primary(32), fine(32);
-    std::vector<std::uint32_t> rows(32);
-    for (std::size_t i = 0; i < 32; ++i) {
-        fine[i] = data.labels[i];
-        primary[i] = parity.primary_of(fine[i]);
-        rows[i] = std::uint32_t(i);
-    }
-    const train::batch<float> b{data.inputs.data(), 32, primary.data(), fine.data(), std::span<const std::uint32_t>(rows)};
+    const auto first = testing::first_rows(data, parity, 32);
+    const auto& primary = first.primary;
+    const train::batch<float> b = first.batch();
     for (int s = 0; s < 3; ++s) t.step(b);  // momentum buffers and heads away from their start
 
     // By hand: the auxiliary task's gradient V on this batch, the primary loss now, and after a

@@ -5,8 +5,9 @@
 //   Z_k = (1 − L_pri(after a virtual step along ∇_trunk L_aux,k) / L_pri(now)) / η
 // (by default the step uses the trainer's optimizer rule with its state untouched — momentum
 // included, as TAG's CelebA code does — on a scratch copy of the network, the heads kept where
-// they are; with plain_step the
-// step is θ − η ∇L_aux,k, which isolates the task's gradient from the optimizer's momentum).  Z_k > 0: a step on auxiliary k alone lowers the primary loss.  Per-epoch means are
+// they are; with plain_step the step is θ − η ∇L_aux,k, which isolates the task's gradient from
+// the optimizer's momentum).  Z_k > 0: a step on auxiliary k alone lowers the primary loss.
+// Per-epoch means are
 // kept in `table()` and, if a path is given, written as CSV (epoch, Z1..ZK) after every epoch.
 // Cost per probe: one forward and K+1 backward passes, plus one forward per auxiliary.
 #pragma once
