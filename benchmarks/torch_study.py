@@ -150,6 +150,13 @@ def paired_difference(runs, base):
 def read_finished(directory, hierarchy, model):
     """The runs of a finished setting as write_summary takes them (accuracies from the runs CSV,
     each method's mean timings from the summary; diverged runs as placeholders)."""
+    try:
+        return parse_finished(directory, hierarchy, model)
+    except (OSError, KeyError, ValueError) as e:  # a missing, truncated or foreign CSV
+        raise SystemExit(f"torch_study --add: cannot read the finished setting in {directory}: {e!r}") from e
+
+
+def parse_finished(directory, hierarchy, model):
     with open(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")) as f:
         summary = {row["method"]: row for row in csv.DictReader(f)}
     runs = {m: [] for m in summary}
