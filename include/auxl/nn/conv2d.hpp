@@ -112,24 +112,49 @@ struct conv2d {
         }
 
     private:
+        // The output columns ow whose input column ow·S + kw − Pad lies inside the image: [first, last).
+        // Computed once per kernel column so the copy loops below have no per-element bounds test.
+        // (A per-element `inside ? x : 0` select here was miscompiled by g++ 12.2 at -O3 with AVX:
+        // its if-converted, masked vector loop dropped in-range pixels for some small widths.)
+        struct column_range {
+            std::size_t first, last;
+        };
+        static constexpr column_range valid_columns(std::size_t kw) {
+            const std::ptrdiff_t offset = std::ptrdiff_t(kw) - std::ptrdiff_t(Pad);  // iw = ow·S + offset
+            const std::ptrdiff_t s = std::ptrdiff_t(Stride);
+            const std::ptrdiff_t first = offset >= 0 ? 0 : (-offset + s - 1) / s;
+            const std::ptrdiff_t end = std::ptrdiff_t(In::width) - offset;  // need ow·S < end
+            const std::ptrdiff_t last = end <= 0 ? 0 : (end + s - 1) / s;
+            const auto clamp = [](std::ptrdiff_t v) { return std::size_t(std::clamp<std::ptrdiff_t>(v, 0, out_w)); };
+            const std::size_t f = clamp(first), l = clamp(last);
+            return {std::min(f, l), l};
+        }
+
+        // Offset of the input row read by output row oh and kernel row kh, or -1 in the zero padding.
+        static std::ptrdiff_t input_row(std::size_t c, std::size_t oh, std::size_t kh) {
+            const std::ptrdiff_t ih = std::ptrdiff_t(oh * Stride + kh) - std::ptrdiff_t(Pad);
+            if (ih < 0 || ih >= std::ptrdiff_t(In::height)) return -1;
+            return std::ptrdiff_t((c * In::height + std::size_t(ih)) * In::width);
+        }
+
         // cols[(c·K + kh)·K + kw][oh·W' + ow] = x[c][oh·S + kh − Pad][ow·S + kw − Pad] (0 outside).
         static void im2col(const T* x, T* cols) {
             for (std::size_t c = 0; c < in_c; ++c) {
                 for (std::size_t kh = 0; kh < K; ++kh) {
                     for (std::size_t kw = 0; kw < K; ++kw) {
+                        const column_range cr = valid_columns(kw);
                         T* row = cols + ((c * K + kh) * K + kw) * pixels;
                         for (std::size_t oh = 0; oh < out_h; ++oh) {
-                            const std::ptrdiff_t ih = std::ptrdiff_t(oh * Stride + kh) - std::ptrdiff_t(Pad);
                             T* out = row + oh * out_w;
-                            if (ih < 0 || ih >= std::ptrdiff_t(In::height)) {
+                            const std::ptrdiff_t in_row = input_row(c, oh, kh);
+                            if (in_row < 0 || cr.first == cr.last) {
                                 std::fill_n(out, out_w, T(0));
                                 continue;
                             }
-                            const T* in_row = x + (c * In::height + std::size_t(ih)) * In::width;
-                            for (std::size_t ow = 0; ow < out_w; ++ow) {
-                                const std::ptrdiff_t iw = std::ptrdiff_t(ow * Stride + kw) - std::ptrdiff_t(Pad);
-                                out[ow] = (iw < 0 || iw >= std::ptrdiff_t(In::width)) ? T(0) : in_row[iw];
-                            }
+                            std::fill_n(out, cr.first, T(0));
+                            const T* in = x + in_row + std::ptrdiff_t(cr.first * Stride + kw) - std::ptrdiff_t(Pad);
+                            for (std::size_t ow = cr.first; ow < cr.last; ++ow, in += Stride) out[ow] = *in;
+                            std::fill(out + cr.last, out + out_w, T(0));
                         }
                     }
                 }
@@ -141,15 +166,15 @@ struct conv2d {
             for (std::size_t c = 0; c < in_c; ++c) {
                 for (std::size_t kh = 0; kh < K; ++kh) {
                     for (std::size_t kw = 0; kw < K; ++kw) {
+                        const column_range cr = valid_columns(kw);
+                        if (cr.first == cr.last) continue;
                         const T* row = cols + ((c * K + kh) * K + kw) * pixels;
                         for (std::size_t oh = 0; oh < out_h; ++oh) {
-                            const std::ptrdiff_t ih = std::ptrdiff_t(oh * Stride + kh) - std::ptrdiff_t(Pad);
-                            if (ih < 0 || ih >= std::ptrdiff_t(In::height)) continue;
-                            T* dx_row = dx + (c * In::height + std::size_t(ih)) * In::width;
-                            for (std::size_t ow = 0; ow < out_w; ++ow) {
-                                const std::ptrdiff_t iw = std::ptrdiff_t(ow * Stride + kw) - std::ptrdiff_t(Pad);
-                                if (iw >= 0 && iw < std::ptrdiff_t(In::width)) dx_row[iw] += row[oh * out_w + ow];
-                            }
+                            const std::ptrdiff_t in_row = input_row(c, oh, kh);
+                            if (in_row < 0) continue;
+                            T* d = dx + in_row + std::ptrdiff_t(cr.first * Stride + kw) - std::ptrdiff_t(Pad);
+                            const T* src = row + oh * out_w;
+                            for (std::size_t ow = cr.first; ow < cr.last; ++ow, d += Stride) *d += src[ow];
                         }
                     }
                 }
