@@ -1,8 +1,11 @@
 // Core pieces: version, arenas, rng streams, BLAS wrapper.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -124,6 +127,57 @@ TEST_CASE("gemm wrapper matches a naive product for every transpose combination"
     std::vector<float> row = {1, 2, 3}, col = {4, 5, 6}, out = {0};
     gemm<float>(transpose::no, transpose::no, 1, 1, 3, 1.0f, row.data(), col.data(), 0.0f, out.data());
     CHECK(out[0] == 32.0f);
+}
+
+TEST_CASE("gemm honours BLAS semantics for beta and empty sums, on both backends") {
+    const std::vector<float> a = {1, 2, 3, 4}, b = {1, 0, 0, 1};  // 2 x 2 each
+    SUBCASE("beta = 0 never reads C (it may hold NaN)") {
+        std::vector<float> c(4, std::numeric_limits<float>::quiet_NaN());
+        gemm<float>(transpose::no, transpose::no, 2, 2, 2, 1.0f, a.data(), b.data(), 0.0f, c.data());
+        CHECK(c == a);
+    }
+    SUBCASE("beta scales C before accumulating") {
+        std::vector<float> c = {10, 10, 10, 10};
+        gemm<float>(transpose::no, transpose::no, 2, 2, 2, 2.0f, a.data(), b.data(), 0.5f, c.data());
+        CHECK(c == std::vector<float>{7, 9, 11, 13});
+    }
+    SUBCASE("k = 0 leaves beta * C") {
+        std::vector<float> c = {1, 2, 3, 4};
+        gemm<float>(transpose::no, transpose::no, 2, 2, 0, 1.0f, a.data(), b.data(), 3.0f, c.data());
+        CHECK(c == std::vector<float>{3, 6, 9, 12});
+        gemm<float>(transpose::yes, transpose::no, 2, 2, 0, 1.0f, a.data(), b.data(), 0.0f, c.data());
+        CHECK(c == std::vector<float>(4, 0.0f));
+    }
+    CHECK(!gemm_backend().empty());
+    MESSAGE("GEMM backend: " << gemm_backend());
+}
+
+TEST_CASE("gemm on layer-sized products: correct, and reproducible for a given thread count") {
+    // Large enough to cross the backends' blocking and to be split among threads.
+    const std::size_t m = 128, n = 256, k = 784;
+    rng gen(7, "gemm-large");
+    std::vector<float> a(m * k), b(n * k);
+    for (auto& v : a) v = float(gen.normal());
+    for (auto& v : b) v = float(gen.normal());
+    std::vector<double> expected(m * n, 0.0);  // A * B^T in double
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j)
+            for (std::size_t p = 0; p < k; ++p) expected[i * n + j] += double(a[i * k + p]) * double(b[j * k + p]);
+    const int threads_before = gemm_threads();
+    for (int threads : {1, 2}) {
+        set_gemm_threads(threads);
+#if !defined(AUXL_GEMM_EIGEN) || defined(_OPENMP)  // Eigen without OpenMP runs one thread
+        CHECK(gemm_threads() == threads);
+#endif
+        std::vector<float> first(m * n), second(m * n);
+        gemm<float>(transpose::no, transpose::yes, m, n, k, 1.0f, a.data(), b.data(), 0.0f, first.data());
+        gemm<float>(transpose::no, transpose::yes, m, n, k, 1.0f, a.data(), b.data(), 0.0f, second.data());
+        CHECK(first == second);
+        double worst = 0.0;
+        for (std::size_t i = 0; i < first.size(); ++i) worst = std::max(worst, std::abs(first[i] - expected[i]));
+        CHECK(worst < 1e-3);  // sums of 784 products of unit normals, |C| ~ 28: float rounding only
+    }
+    set_gemm_threads(threads_before);
 }
 
 TEST_CASE("raise builds a message from its parts") {

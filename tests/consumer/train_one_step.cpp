@@ -31,7 +31,7 @@ int main() {
     const double before = t.evaluate(d).primary_loss();
     t.fit(d, {.epochs = 3});
     const double after = t.evaluate(d).primary_loss();
-    std::printf("auxl %s: %s, primary loss %.4f -> %.4f after %zu steps\n", AUXL_VERSION_STRING, t.method_name().c_str(),
-                before, after, t.steps_done());
+    std::printf("auxl %s: %s, primary loss %.4f -> %.4f after %zu steps; GEMM: %s\n", AUXL_VERSION_STRING,
+                t.method_name().c_str(), before, after, t.steps_done(), gemm_backend().c_str());
     return std::isfinite(after) && after < before ? 0 : 1;
 }

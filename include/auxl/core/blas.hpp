@@ -1,22 +1,69 @@
-// auxl/core/blas.hpp — the one header that includes xtensor-blas.
+// auxl/core/blas.hpp — the one place where matrix products are computed.
 //
-// Every matrix product in auxl goes through auxl::gemm below: it wraps raw, row-major buffers
-// (arena spans, activation workspaces) in non-owning xtensor adaptors and calls
-// xt::blas::gemm, which ends in OpenBLAS cblas_sgemm / cblas_dgemm.  The adaptors have fixed
-// rank, so no call here allocates; the output is written in place (beta = 1 accumulates).
+// Every matrix product in auxl goes through auxl::gemm below, on raw, row-major buffers (arena
+// spans, activation workspaces).  Two backends, chosen at compile time for the whole program:
+//
+//  * OpenBLAS (the default): the buffers are wrapped in non-owning xtensor adaptors and handed
+//    to xt::blas::gemm, which ends in cblas_sgemm / cblas_dgemm.
+//  * Eigen's own GEMM, when AUXL_GEMM_EIGEN is defined (CMake: link auxl::eigen_gemm, and
+//    auxl::native to let Eigen use the CPU's widest vectors).  Why offer it: OpenBLAS picks its
+//    kernel at run time, and where it does not recognise the CPU (a virtual machine's anonymous
+//    "Intel Xeon Processor", say) it falls back to a generic SSE3 kernel ("Prescott").  On such a
+//    machine Eigen compiled with -march=native runs the same products 3-5x faster (README,
+//    "GEMM backends").  Threads: OpenMP (Eigen::setNbThreads), so the target links OpenMP.
+//
+// Define AUXL_GEMM_EIGEN identically in every translation unit of a program (the CMake target
+// does): the two backends give products that differ in the last bits, and mixing them would
+// break the one-definition rule of every layer template.
+//
+// The OpenBLAS path allocates nothing here (fixed-rank views).  Eigen's GEMM packs its operand
+// blocks on the stack up to EIGEN_STACK_ALLOCATION_LIMIT (128 KiB) and on the heap beyond, so
+// with this backend large products allocate once per call.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <string>
 
+#if defined(AUXL_GEMM_EIGEN)
+#include <Eigen/Core>
+#else
 #include "auxl/core/xtensor.hpp"
 
 #include <xtensor-blas/xblas.hpp>
+
+// OpenBLAS's own API (not in cblas.h).
+extern "C" void openblas_set_num_threads(int);
+extern "C" int openblas_get_num_threads(void);
+extern "C" char* openblas_get_corename(void);
+extern "C" char* openblas_get_config(void);
+#endif
 
 namespace auxl {
 
 /// Whether an operand is used as stored or transposed.
 enum class transpose : bool { no = false, yes = true };
+
+#if defined(AUXL_GEMM_EIGEN)
+
+namespace detail {
+template <class T>
+using row_major_matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// c = alpha * a_op * b_op + beta * c for already-transposed operand expressions.  beta == 0 must
+// not read c (BLAS semantics: c may hold garbage or NaN), so it is an assignment, not a scale.
+template <class T, class A, class B>
+void eigen_product(const A& a_op, const B& b_op, T alpha, T beta, Eigen::Map<row_major_matrix<T>>& c) {
+    if (beta == T(0)) {
+        c.noalias() = alpha * a_op * b_op;
+    } else {
+        if (beta != T(1)) c *= beta;
+        c.noalias() += alpha * a_op * b_op;
+    }
+}
+}  // namespace detail
+
+#endif
 
 /// C (m x n) = alpha * op(A) * op(B) + beta * C, all row-major and contiguous.
 /// A is stored m x k (k x m when ta == yes); B is stored k x n (n x k when tb == yes).
@@ -24,6 +71,23 @@ template <class T>
 void gemm(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           const T* b, T beta, T* c) {
     if (m == 0 || n == 0) return;
+#if defined(AUXL_GEMM_EIGEN)
+    using matrix = detail::row_major_matrix<T>;
+    using index = Eigen::Index;
+    const auto mi = static_cast<index>(m), ni = static_cast<index>(n), ki = static_cast<index>(k);
+    Eigen::Map<matrix> c_map(c, mi, ni);
+    if (k == 0) {  // an empty sum: only the beta * C part is left
+        if (beta == T(0)) c_map.setZero(); else c_map *= beta;
+        return;
+    }
+    const Eigen::Map<const matrix> a_map(a, ta == transpose::yes ? ki : mi, ta == transpose::yes ? mi : ki);
+    const Eigen::Map<const matrix> b_map(b, tb == transpose::yes ? ni : ki, tb == transpose::yes ? ki : ni);
+    // Four spellings because op(A) and op(B) are different expression types.
+    if (ta == transpose::no && tb == transpose::no) detail::eigen_product(a_map, b_map, alpha, beta, c_map);
+    else if (ta == transpose::no) detail::eigen_product(a_map, b_map.transpose(), alpha, beta, c_map);
+    else if (tb == transpose::no) detail::eigen_product(a_map.transpose(), b_map, alpha, beta, c_map);
+    else detail::eigen_product(a_map.transpose(), b_map.transpose(), alpha, beta, c_map);
+#else
     const std::array<std::size_t, 2> a_shape = ta == transpose::yes ? std::array<std::size_t, 2>{k, m}
                                                                      : std::array<std::size_t, 2>{m, k};
     const std::array<std::size_t, 2> b_shape = tb == transpose::yes ? std::array<std::size_t, 2>{n, k}
@@ -34,6 +98,39 @@ void gemm(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t 
     auto c_view = xt::adapt(c, m * n, xt::no_ownership(), c_shape);
     xt::blas::gemm(a_view, b_view, c_view, static_cast<char>(ta == transpose::yes),
                    static_cast<char>(tb == transpose::yes), alpha, beta);
+#endif
+}
+
+/// Threads the matrix products may use (OpenBLAS's pool, or Eigen's OpenMP team).  Results are
+/// reproducible for a given thread count; a different count may change the last bits.
+inline void set_gemm_threads(int threads) {
+    if (threads < 1) threads = 1;
+#if defined(AUXL_GEMM_EIGEN)
+    Eigen::setNbThreads(threads);
+#else
+    openblas_set_num_threads(threads);
+#endif
+}
+
+/// Threads the matrix products currently use.
+inline int gemm_threads() {
+#if defined(AUXL_GEMM_EIGEN)
+    return Eigen::nbThreads();
+#else
+    return openblas_get_num_threads();
+#endif
+}
+
+/// One line naming the backend in use, for logs and benchmark headers: the OpenBLAS build and
+/// the kernel it chose for this CPU, or Eigen's version and the vector instruction sets it was
+/// compiled for.
+inline std::string gemm_backend() {
+#if defined(AUXL_GEMM_EIGEN)
+    return "Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
+           std::to_string(EIGEN_MINOR_VERSION) + " GEMM (" + Eigen::SimdInstructionSetsInUse() + ")";
+#else
+    return std::string(openblas_get_config()) + ", kernel " + openblas_get_corename();
+#endif
 }
 
 }  // namespace auxl
