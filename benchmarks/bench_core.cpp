@@ -1,18 +1,17 @@
-// bench_core — speed of the network core against raw OpenBLAS sgemm, measured in one run.
+// bench_core — speed of the network core against the raw GEMM of its backend, measured in one run.
+// Built twice: bench_core (OpenBLAS) and bench_core_eigen (auxl::eigen_gemm, Eigen's kernels).
 //
-// What it times (float, OpenBLAS threads 1 and 2):
+// What it times (float, GEMM threads 1 and 2):
 //   * forward+backward of a dense layer and of conv2d layers (GFLOP/s of their GEMM work);
 //   * one full single-task (STL) training step of the MLP 784-256-128 with heads 5 and 10 —
 //     forward of both heads, primary loss, backward, SGD step — at batch 128 and 256;
-//   * cblas_sgemm on exactly the GEMM shapes that step executes, called back to back.
+//   * auxl::gemm on exactly the GEMM shapes that step executes, called back to back (cblas_sgemm
+//     behind a fixed-rank view with OpenBLAS; Eigen's product with the Eigen backend).
 // At the end it prints, per batch and thread count, the step's GFLOP/s as a share of the
-// raw sgemm sequence's (DESIGN.md target: >= 60 %), plus the OpenBLAS kernel in use.
+// raw GEMM sequence's (DESIGN.md target: >= 60 %), plus the backend and OpenBLAS kernel in use.
 //
 // Run: ./build/benchmarks/bench_core [--benchmark_repetitions=5 ...]
 #include <benchmark/benchmark.h>
-
-// cblas_sgemm and its enums come through auxl/core/blas.hpp (xtensor-blas declares them; the
-// system <cblas.h> would conflict with those declarations).
 
 #include <algorithm>
 #include <cstdio>
@@ -33,20 +32,20 @@ using mlp_trunk = nn::sequential<nn::input<784>, nn::dense<256>, nn::relu, nn::d
 using mlp_model = nn::multi_task<mlp_trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
 
 struct gemm_shape {
-    CBLAS_TRANSPOSE ta, tb;
-    int m, n, k;
+    transpose ta, tb;
+    std::size_t m, n, k;
 };
 
 double flops_of(const std::vector<gemm_shape>& shapes) {
     double f = 0;
-    for (const auto& s : shapes) f += 2.0 * s.m * s.n * s.k;
+    for (const auto& s : shapes) f += 2.0 * double(s.m) * double(s.n) * double(s.k);
     return f;
 }
 
 /// The GEMMs one STL step of mlp_model runs at batch B: forward of every layer and head,
 /// weight gradients of the trunk and the primary head, input gradients of every layer but the first.
-std::vector<gemm_shape> stl_step_gemms(int B) {
-    const CBLAS_TRANSPOSE N = CblasNoTrans, T = CblasTrans;
+std::vector<gemm_shape> stl_step_gemms(std::size_t B) {
+    const transpose N = transpose::no, T = transpose::yes;
     return {
         {N, T, B, 256, 784}, {N, T, B, 128, 256}, {N, T, B, 5, 128}, {N, T, B, 10, 128},  // forward
         {T, N, 5, 128, B},   {N, N, B, 128, 5},                                            // primary head
@@ -56,7 +55,7 @@ std::vector<gemm_shape> stl_step_gemms(int B) {
 }
 
 void set_threads(benchmark::State& state, int arg_index) {
-    openblas_set_num_threads(static_cast<int>(state.range(arg_index)));
+    set_gemm_threads(static_cast<int>(state.range(arg_index)));
 }
 
 void random_fill(float* p, std::size_t n, rng& gen) {
@@ -65,25 +64,22 @@ void random_fill(float* p, std::size_t n, rng& gen) {
 
 // ---------------------------------------------------------------------------------------------
 void BM_sgemm_stl_shapes(benchmark::State& state) {
-    const int B = static_cast<int>(state.range(0));
+    const auto B = static_cast<std::size_t>(state.range(0));
     set_threads(state, 1);
     const auto shapes = stl_step_gemms(B);
     std::vector<std::vector<float>> a, b, c;
     rng gen(1, "bench");
     for (const auto& s : shapes) {
-        a.emplace_back(std::size_t(s.m) * s.k);
-        b.emplace_back(std::size_t(s.k) * s.n);
-        c.emplace_back(std::size_t(s.m) * s.n);
+        a.emplace_back(s.m * s.k);
+        b.emplace_back(s.k * s.n);
+        c.emplace_back(s.m * s.n);
         random_fill(a.back().data(), a.back().size(), gen);
         random_fill(b.back().data(), b.back().size(), gen);
     }
     for (auto _ : state) {
         for (std::size_t i = 0; i < shapes.size(); ++i) {
             const auto& s = shapes[i];
-            const int lda = s.ta == CblasNoTrans ? s.k : s.m;
-            const int ldb = s.tb == CblasNoTrans ? s.n : s.k;
-            cblas_sgemm(CblasRowMajor, s.ta, s.tb, s.m, s.n, s.k, 1.0f, a[i].data(), lda, b[i].data(), ldb, 1.0f,
-                        c[i].data(), s.n);
+            gemm<float>(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a[i].data(), b[i].data(), 1.0f, c[i].data());
         }
         benchmark::ClobberMemory();
     }
@@ -113,7 +109,7 @@ void BM_stl_step_mlp(benchmark::State& state) {
         benchmark::ClobberMemory();
     }
     state.counters["GFLOP/s"] =
-        benchmark::Counter(flops_of(stl_step_gemms(int(B))) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+        benchmark::Counter(flops_of(stl_step_gemms(B)) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_dense_forward_backward(benchmark::State& state) {
@@ -182,12 +178,12 @@ BENCHMARK(BM_conv_forward_backward<64, 5, shape<32, 12, 12>>)->Apply(batch_and_t
 }  // namespace
 
 int main(int argc, char** argv) {
-    auxl_bench::add_openblas_context();
+    auxl_bench::add_gemm_context();
     benchmark::Initialize(&argc, argv);
     auxl_bench::recording_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
-    std::printf("\nSTL step of MLP 784-256-128 (+heads 5, 10) vs cblas_sgemm on the same GEMM shapes\n");
-    std::printf("%-8s %-8s %14s %14s %10s\n", "batch", "threads", "step GFLOP/s", "sgemm GFLOP/s", "share");
+    std::printf("\nSTL step of MLP 784-256-128 (+heads 5, 10) vs the raw GEMM on the same shapes\n");
+    std::printf("%-8s %-8s %14s %14s %10s\n", "batch", "threads", "step GFLOP/s", "GEMM GFLOP/s", "share");
     for (int batch : {128, 256}) {
         for (int threads : {1, 2}) {
             const std::string suffix = "/batch:" + std::to_string(batch) + "/threads:" + std::to_string(threads);
@@ -199,7 +195,7 @@ int main(int argc, char** argv) {
                         100.0 * step->second / raw->second);
         }
     }
-    auxl_bench::print_openblas_line();
+    auxl_bench::print_gemm_line();
     benchmark::Shutdown();
     return 0;
 }

@@ -61,7 +61,7 @@ Generator make_generator(bool weights = false, std::size_t upper_every = 1) {
 /// One epoch of fit() over 1,024 random 784-pixel examples (8 steps at batch 128), per iteration.
 template <class Generator, class Rule, bool Weights = false, class Model = mlp_model, std::size_t UpperEvery = 1>
 void BM_epoch(benchmark::State& state) {
-    openblas_set_num_threads(static_cast<int>(state.range(1)));
+    set_gemm_threads(static_cast<int>(state.range(1)));
     const std::size_t B = static_cast<std::size_t>(state.range(0));
     data::dataset<float> d;
     d.classes = 10;
@@ -86,7 +86,7 @@ void BM_epoch(benchmark::State& state) {
 
 template <class Generator, class Rule>
 void BM_step(benchmark::State& state) {
-    openblas_set_num_threads(static_cast<int>(state.range(1)));
+    set_gemm_threads(static_cast<int>(state.range(1)));
     const std::size_t B = static_cast<std::size_t>(state.range(0));
     trainer_options o;
     o.seed = 1;
@@ -137,7 +137,7 @@ BENCHMARK(BM_epoch<dtg_gen, weight::equal, false, dtg_model, 20>)->Name("epoch/d
 }  // namespace
 
 int main(int argc, char** argv) {
-    auxl_bench::add_openblas_context();
+    auxl_bench::add_gemm_context();
     benchmark::Initialize(&argc, argv);
     auxl_bench::recording_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
                                                   "epoch/human+transference", "epoch/maxl+equal", "epoch/rl_aux+equal",
                                                   "epoch/rl_aux_w+equal", "epoch/dtg(upper_every=1)", "epoch/dtg(upper_every=20)"},
                                   "epoch/stl");
-    auxl_bench::print_openblas_line();
+    auxl_bench::print_gemm_line();
     benchmark::Shutdown();
     return 0;
 }

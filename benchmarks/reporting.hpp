@@ -1,5 +1,5 @@
 // Shared by the benchmark programs: a console reporter that also keeps each run's figures (the
-// median when repetitions are aggregated), a ratio table, and the OpenBLAS context lines.
+// median when repetitions are aggregated), a ratio table, and the GEMM backend context lines.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -11,11 +11,7 @@
 #include <string>
 #include <vector>
 
-extern "C" {
-char* openblas_get_corename(void);
-int openblas_get_num_threads(void);
-void openblas_set_num_threads(int);
-}
+#include "auxl/core/blas.hpp"
 
 namespace auxl_bench {
 
@@ -34,17 +30,17 @@ public:
     std::map<std::string, std::map<std::string, double>> counters;
 };
 
-/// Records which OpenBLAS kernel and thread settings the run used (printed in the context).
-inline void add_openblas_context() {
+/// Records which GEMM backend (and OpenBLAS kernel) and thread settings the run used.
+inline void add_gemm_context() {
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    benchmark::AddCustomContext("openblas_corename", openblas_get_corename());
+    benchmark::AddCustomContext("gemm_backend", auxl::gemm_backend());
     benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype ? coretype : "(unset)");
-    benchmark::AddCustomContext("openblas_default_threads", std::to_string(openblas_get_num_threads()));
+    benchmark::AddCustomContext("gemm_default_threads", std::to_string(auxl::gemm_threads()));
 }
 
-inline void print_openblas_line() {
+inline void print_gemm_line() {
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    std::printf("OpenBLAS kernel: %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(), coretype ? coretype : "unset");
+    std::printf("GEMM backend: %s (OPENBLAS_CORETYPE=%s)\n", auxl::gemm_backend().c_str(), coretype ? coretype : "unset");
 }
 
 /// One row per name: its time with 1 and 2 threads and the ratio to `reference`'s in the same run.

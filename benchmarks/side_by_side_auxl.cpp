@@ -117,14 +117,19 @@ double time_trainer(const args& a, const data::hierarchy& h, AnyTrainer& t) {
 int main(int argc, char** argv) {
     try {
         const args a = parse(argc, argv);
-        openblas_set_num_threads(a.threads);
+        set_gemm_threads(a.threads);
         const double ms = a.model == "mlp" ? time_steps<mlp_trunk>(a) : time_steps<cnn_trunk>(a);
         rusage usage{};
         getrusage(RUSAGE_SELF, &usage);
-        std::printf("{\"impl\": \"auxl\", \"method\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"batch\": %zu, \"steps\": %zu, "
-                    "\"ms_per_step\": %.4f, \"peak_rss_mb\": %.1f, \"blas\": \"OpenBLAS %s\"}\n",
-                    a.method.c_str(), a.model.c_str(), a.threads, a.batch, a.steps, ms, double(usage.ru_maxrss) / 1024.0,
-                    openblas_get_corename());
+#if defined(AUXL_GEMM_EIGEN)
+        const char* impl = "auxl-eigen";
+#else
+        const char* impl = "auxl";
+#endif
+        std::printf("{\"impl\": \"%s\", \"method\": \"%s\", \"model\": \"%s\", \"threads\": %d, \"batch\": %zu, \"steps\": %zu, "
+                    "\"ms_per_step\": %.4f, \"peak_rss_mb\": %.1f, \"blas\": \"%s\"}\n",
+                    impl, a.method.c_str(), a.model.c_str(), a.threads, a.batch, a.steps, ms, double(usage.ru_maxrss) / 1024.0,
+                    gemm_backend().c_str());
         return 0;
     } catch (const auxl::error& e) {
         std::fprintf(stderr, "%s\n", e.what());
