@@ -21,7 +21,6 @@
 #include "auxl/data/cifar.hpp"
 #include "auxl/train/runtime_select.hpp"
 
-extern "C" void openblas_set_num_threads(int);  // OpenBLAS's own API (not in cblas.h)
 
 using namespace auxl;
 
@@ -56,7 +55,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        if (threads > 0) openblas_set_num_threads(threads);
+        if (threads > 0) set_gemm_threads(threads);
         auto c = data::load_cifar100(dir);
         if (train_size > 0 && train_size < c.train.size()) {
             rng pick(seed, "subset");

@@ -29,7 +29,6 @@
 #include "auxl/train/callbacks.hpp"
 #include "auxl/train/runtime_select.hpp"
 
-extern "C" void openblas_set_num_threads(int);
 
 using namespace auxl;
 
@@ -92,7 +91,7 @@ void usage() {
                  "  --aux-weight W     auxiliary weight lambda (default 1)\n"
                  "  --lr LR            initial learning rate, cosine-annealed to 0 (default 0.05)\n"
                  "  --batch N          batch size (default 128)\n"
-                 "  --threads N        OpenBLAS threads (default: OpenBLAS's own choice)\n"
+                 "  --threads N        GEMM threads (default: the backend's own choice)\n"
                  "  --monitor N        test examples (stratified) evaluated after each epoch for the CSV (default\n"
                  "                     2000); the final score always uses the full test set\n"
                  "  --out DIR          where CSV files go (default fashion_hierarchy_runs)\n"
@@ -304,7 +303,7 @@ double sample_std(const std::vector<double>& v) {
 int main(int argc, char** argv) {
     try {
         const config c = parse(argc, argv);
-        if (c.threads > 0) openblas_set_num_threads(c.threads);
+        if (c.threads > 0) set_gemm_threads(c.threads);
         if (!data::fashion_mnist_available(c.data_dir)) {
             std::cerr << "fashion_hierarchy: Fashion-MNIST not found in " << data::fashion_mnist_dir(c.data_dir).string()
                       << " (install the Debian package dataset-fashion-mnist: scripts/setup.sh does)\n";
@@ -319,6 +318,7 @@ int main(int argc, char** argv) {
                     "examples, %zu epochs, %zu seeds; SGD lr %.3g (cosine), momentum 0.9, wd 5e-4, batch %zu, aux weight %.3g, focal gamma %.3g; %s inputs\n",
                     c.hierarchy.c_str(), h.primary_classes(), c.model == "mlp" ? "MLP 784-256-128" : "CNN c32-p-c64-p-d128",
                     c.train_size, c.epochs, c.seeds, c.lr, c.batch, c.aux_weight, c.focal, c.standardize ? "standardised" : "[0, 1]");
+        std::printf("GEMM: %s, %d threads\n", gemm_backend().c_str(), gemm_threads());
         std::map<std::string, std::vector<run_result>> results;
         const bool two = h.primary_classes() == 2, five = h.primary_classes() == 5;
         if (!two && !five) raise<config_error>("fashion_hierarchy: primary tasks of 2 or 5 classes are compiled in");
