@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "auxl/core/blas.hpp"
 #include "auxl/nn/conv2d.hpp"
 #include "auxl/nn/dense.hpp"
 #include "auxl/nn/dropout.hpp"
@@ -177,6 +178,47 @@ TEST_CASE("conv2d forward equals a direct convolution, float and double, padded 
     check_conv_against_direct<double, 4, 2, 2, 0, shape<3, 6, 6>>(4);
     check_conv_against_direct<float, 2, 5, 1, 2, shape<1, 3, 9>>(5);   // kernel wider than the image
     check_conv_against_direct<float, 8, 3, 1, 1, shape<1, 28, 28>>(6);  // the demo CNN's first layer
+}
+
+TEST_CASE("conv2d splits a batch among GEMM threads: same outputs, same gradients up to rounding, repeatable") {
+    // With the Eigen backend and OpenMP the samples run on several workers and the weight gradient
+    // is summed per worker; with OpenBLAS there is one worker and everything is identical.
+    using L = nn::conv2d<8, 3, 1, 1>::layer<float, shape<3, 12, 12>>;
+    constexpr std::size_t batch = 7;  // not a multiple of the thread count
+    rng gen(12, "conv-threads");
+    std::vector<float> params(L::parameter_count), x(batch * 3 * 12 * 12), dy(batch * L::output_shape::size);
+    for (auto& v : params) v = float(gen.normal());
+    for (auto& v : x) v = float(gen.normal());
+    for (auto& v : dy) v = float(gen.normal());
+    struct result {
+        std::vector<float> y, dx, grad;
+    };
+    auto run = [&](int threads) {
+        set_gemm_threads(threads);
+        L layer;
+        layer.reserve(batch);
+        result r{std::vector<float>(dy.size()), std::vector<float>(x.size(), 0.0f), std::vector<float>(params.size(), 0.0f)};
+        nn::layer_context<float> ctx{};
+        ctx.params = params.data();
+        ctx.batch = batch;
+        ctx.grad = r.grad.data();
+        layer.forward(ctx, x.data(), r.y.data());
+        layer.backward(ctx, x.data(), r.y.data(), dy.data(), r.dx.data());
+        return r;
+    };
+    const int threads_before = gemm_threads();
+    const result one = run(1), two = run(2), two_again = run(2);
+    set_gemm_threads(threads_before);
+    CHECK(one.y == two.y);    // each sample's products are computed the same way on any worker
+    CHECK(one.dx == two.dx);
+    CHECK(two.grad == two_again.grad);  // the same thread count gives the same bits
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < one.grad.size(); ++i) {
+        worst = std::max(worst, double(std::abs(one.grad[i] - two.grad[i])));
+        scale = std::max(scale, double(std::abs(one.grad[i])));
+    }
+    CHECK(worst <= 1e-5 * scale);  // only the order of the per-sample sums differs
+    MESSAGE("conv2d weight gradient, 1 vs 2 threads: largest difference " << worst << " of largest entry " << scale);
 }
 
 TEST_CASE("max_pool2d backward and tangent match finite differences") {

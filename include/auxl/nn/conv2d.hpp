@@ -7,8 +7,14 @@
 //   forward   y_n  = W cols_n + b 1ᵀ
 //   backward  dW  += dy_n cols_nᵀ,  db += rowsum(dy_n),  dx_n += col2im(Wᵀ dy_n)
 //   tangent   ẏ_n  = W im2col(ẋ_n) + Ẇ cols_n + ḃ 1ᵀ
-// Workspace: two (C·K·K) x (H'·W') buffers; im2col is recomputed in backward rather than stored
-// for the whole batch (memory grows with one sample, not with the batch).
+// Workspace: two (C·K·K) x (H'·W') buffers per worker; im2col is recomputed in backward rather
+// than stored for the whole batch (memory grows with one sample, not with the batch).
+//
+// Threads: with the Eigen GEMM backend and OpenMP, the samples of a batch are split among the
+// GEMM threads (contiguous blocks, one worker each), because one sample's products are too small
+// for Eigen to split profitably.  Weight gradients are summed per worker and then added in worker
+// order, so a given thread count always gives the same bits.  With OpenBLAS (which threads inside
+// each product) the samples run in order on one worker.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +23,11 @@
 
 #include "auxl/core/blas.hpp"
 #include "auxl/nn/context.hpp"
+
+#if defined(AUXL_GEMM_EIGEN) && defined(_OPENMP)
+#include <omp.h>
+#define AUXL_CONV_SAMPLE_THREADS 1
+#endif
 
 namespace auxl::nn {
 
@@ -48,10 +59,7 @@ struct conv2d {
                     detail::make_segment("bias", {OutC}, bias_offset)};
         }
 
-        void reserve(std::size_t) {
-            cols_.assign(patch * pixels, T(0));
-            cols_grad_.assign(patch * pixels, T(0));
-        }
+        void reserve(std::size_t batch) { workspace(std::max<std::size_t>(1, workers(batch))); }
 
         void init(T* params, rng& gen, init_scheme scheme) const {
             initialize(params + weight_offset, OutC * patch, patch, OutC * K * K, scheme, gen);
@@ -61,23 +69,29 @@ struct conv2d {
         void forward(const layer_context<T>& ctx, const T* x, T* y) {
             const T* w = ctx.params + weight_offset;
             const T* b = ctx.params + bias_offset;
-            for (std::size_t n = 0; n < ctx.batch; ++n) {
+            for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 T* yn = y + n * output_shape::size;
                 for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b[o]);
-                im2col(x + n * In::size, cols_.data());
-                gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), w, cols_.data(), T(1), yn);
-            }
+                im2col(x + n * In::size, wk.cols.data());
+                gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), w, wk.cols.data(), T(1), yn);
+            });
         }
 
         void backward(const layer_context<T>& ctx, const T* x, const T*, const T* dy, T* dx) {
             const T* w = ctx.params + weight_offset;
-            for (std::size_t n = 0; n < ctx.batch; ++n) {
+            const std::size_t count = workers(ctx.batch);
+            // One worker accumulates straight into the gradient arena; several into their own
+            // partial sums, added below in worker order.
+            if (ctx.grad && count > 1)
+                for (std::size_t t = 0; t < count; ++t) std::fill(workers_[t].grad.begin(), workers_[t].grad.end(), T(0));
+            for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 const T* dyn = dy + n * output_shape::size;
                 if (ctx.grad) {
-                    im2col(x + n * In::size, cols_.data());
-                    gemm<T>(transpose::no, transpose::yes, OutC, patch, pixels, T(1), dyn, cols_.data(), T(1),
-                            ctx.grad + weight_offset);
-                    T* db = ctx.grad + bias_offset;
+                    T* g = count > 1 ? wk.grad.data() : ctx.grad;
+                    im2col(x + n * In::size, wk.cols.data());
+                    gemm<T>(transpose::no, transpose::yes, OutC, patch, pixels, T(1), dyn, wk.cols.data(), T(1),
+                            g + weight_offset);
+                    T* db = g + bias_offset;
                     for (std::size_t o = 0; o < OutC; ++o) {
                         T sum = 0;
                         for (std::size_t p = 0; p < pixels; ++p) sum += dyn[o * pixels + p];
@@ -85,30 +99,33 @@ struct conv2d {
                     }
                 }
                 if (dx) {
-                    gemm<T>(transpose::yes, transpose::no, patch, pixels, OutC, T(1), w, dyn, T(0), cols_grad_.data());
-                    col2im_add(cols_grad_.data(), dx + n * In::size);
+                    gemm<T>(transpose::yes, transpose::no, patch, pixels, OutC, T(1), w, dyn, T(0), wk.cols_grad.data());
+                    col2im_add(wk.cols_grad.data(), dx + n * In::size);
                 }
-            }
+            });
+            if (ctx.grad && count > 1)
+                for (std::size_t t = 0; t < count; ++t)
+                    for (std::size_t i = 0; i < parameter_count; ++i) ctx.grad[i] += workers_[t].grad[i];
         }
 
         void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T*, T* y_dot) {
-            for (std::size_t n = 0; n < ctx.batch; ++n) {
+            for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 T* yn = y_dot + n * output_shape::size;
                 if (ctx.param_tangent) {
                     const T* b_dot = ctx.param_tangent + bias_offset;
                     for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b_dot[o]);
-                    im2col(x + n * In::size, cols_.data());
+                    im2col(x + n * In::size, wk.cols.data());
                     gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.param_tangent + weight_offset,
-                            cols_.data(), T(1), yn);
+                            wk.cols.data(), T(1), yn);
                 } else {
                     std::fill_n(yn, output_shape::size, T(0));
                 }
                 if (x_dot) {
-                    im2col(x_dot + n * In::size, cols_.data());
+                    im2col(x_dot + n * In::size, wk.cols.data());
                     gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.params + weight_offset,
-                            cols_.data(), T(1), yn);
+                            wk.cols.data(), T(1), yn);
                 }
-            }
+            });
         }
 
     private:
@@ -181,8 +198,58 @@ struct conv2d {
             }
         }
 
-        std::vector<T> cols_;
-        std::vector<T> cols_grad_;
+        struct worker {
+            std::vector<T> cols, cols_grad;  // one sample's im2col matrix and its gradient
+            std::vector<T> grad;             // this worker's weight and bias gradient (several workers only)
+        };
+
+        // Workers for a batch: the GEMM thread count with the Eigen backend and OpenMP, capped by
+        // the batch; otherwise one.
+        static std::size_t workers(std::size_t batch) {
+#if defined(AUXL_CONV_SAMPLE_THREADS)
+            return std::max<std::size_t>(1, std::min<std::size_t>(batch, std::size_t(std::max(1, gemm_threads()))));
+#else
+            (void)batch;
+            return 1;
+#endif
+        }
+
+        // Grows the per-worker buffers (only when the thread count grew since the last call).
+        void workspace(std::size_t count) {
+            while (workers_.size() < count) {
+                worker wk;
+                wk.cols.assign(patch * pixels, T(0));
+                wk.cols_grad.assign(patch * pixels, T(0));
+                workers_.push_back(std::move(wk));
+            }
+            if (count > 1)
+                for (auto& wk : workers_)
+                    if (wk.grad.size() != parameter_count) wk.grad.assign(parameter_count, T(0));
+        }
+
+        // f(n, worker) for every sample n: contiguous blocks of samples per worker, in parallel
+        // when there are several (a GEMM inside an OpenMP team runs on its calling thread only).
+        template <class F>
+        void for_each_sample(std::size_t batch, F&& f) {
+            const std::size_t count = workers(batch);
+            workspace(count);
+#if defined(AUXL_CONV_SAMPLE_THREADS)
+            if (count > 1) {
+#pragma omp parallel num_threads(int(count))
+                {
+                    // The team may be smaller than asked (nested regions, OMP_THREAD_LIMIT): split by
+                    // its real size; unused workers keep zero partial gradients.
+                    const auto t = std::size_t(omp_get_thread_num()), team = std::size_t(omp_get_num_threads());
+                    const std::size_t first = batch * t / team, last = batch * (t + 1) / team;
+                    for (std::size_t n = first; n < last; ++n) f(n, workers_[t]);
+                }
+                return;
+            }
+#endif
+            for (std::size_t n = 0; n < batch; ++n) f(n, workers_[0]);
+        }
+
+        std::vector<worker> workers_;
     };
 };
 
