@@ -170,7 +170,7 @@ struct conv2d {
                             }
                             std::fill_n(out, cr.first, T(0));
                             const T* in = x + in_row + std::ptrdiff_t(cr.first * Stride + kw) - std::ptrdiff_t(Pad);
-                            for (std::size_t ow = cr.first; ow < cr.last; ++ow, in += Stride) out[ow] = *in;
+                            for (std::size_t i = 0; i < cr.last - cr.first; ++i) out[cr.first + i] = in[i * Stride];
                             std::fill(out + cr.last, out + out_w, T(0));
                         }
                     }
@@ -191,7 +191,7 @@ struct conv2d {
                             if (in_row < 0) continue;
                             T* d = dx + in_row + std::ptrdiff_t(cr.first * Stride + kw) - std::ptrdiff_t(Pad);
                             const T* src = row + oh * out_w;
-                            for (std::size_t ow = cr.first; ow < cr.last; ++ow, d += Stride) *d += src[ow];
+                            for (std::size_t i = 0; i < cr.last - cr.first; ++i) d[i * Stride] += src[cr.first + i];
                         }
                     }
                 }
