@@ -10,7 +10,7 @@
 //    kernel at run time, and where it does not recognise the CPU (a virtual machine's anonymous
 //    "Intel Xeon Processor", say) it falls back to a generic SSE3 kernel ("Prescott").  On such a
 //    machine Eigen compiled with -march=native runs the same products 3-5x faster (README,
-//    "GEMM backends").  Threads: OpenMP (Eigen::setNbThreads), so the target links OpenMP.
+//    "GEMM backend" under Install).  Threads: OpenMP (Eigen::setNbThreads), so the target links OpenMP.
 //
 // Define AUXL_GEMM_EIGEN identically in every translation unit of a program (the CMake target
 // does): the two backends give products that differ in the last bits, and mixing them would
