@@ -194,9 +194,10 @@ TEST_CASE("conv2d splits a batch among GEMM threads: same outputs, same gradient
         std::vector<float> y, dx, grad;
     };
     auto run = [&](int threads) {
-        set_gemm_threads(threads);
+        set_gemm_threads(1);
         L layer;
-        layer.reserve(batch);
+        layer.reserve(batch);  // sized for one thread; the passes below must grow the workspace
+        set_gemm_threads(threads);
         result r{std::vector<float>(dy.size()), std::vector<float>(x.size(), 0.0f), std::vector<float>(params.size(), 0.0f)};
         nn::layer_context<float> ctx{};
         ctx.params = params.data();

@@ -59,7 +59,7 @@ struct conv2d {
                     detail::make_segment("bias", {OutC}, bias_offset)};
         }
 
-        void reserve(std::size_t batch) { workspace(std::max<std::size_t>(1, workers(batch))); }
+        void reserve(std::size_t batch) { workspace(workers(batch)); }
 
         void init(T* params, rng& gen, init_scheme scheme) const {
             initialize(params + weight_offset, OutC * patch, patch, OutC * K * K, scheme, gen);
@@ -80,6 +80,7 @@ struct conv2d {
         void backward(const layer_context<T>& ctx, const T* x, const T*, const T* dy, T* dx) {
             const T* w = ctx.params + weight_offset;
             const std::size_t count = workers(ctx.batch);
+            workspace(count);  // the thread count may have grown since reserve()
             // One worker accumulates straight into the gradient arena; several into their own
             // partial sums, added below in worker order.
             if (ctx.grad && count > 1)
