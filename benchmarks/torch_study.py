@@ -13,7 +13,8 @@ scripts/make_results.py puts them beside auxl's rows.
 Protocol (the demo's, examples/fashion_hierarchy.cpp): a stratified subset of the training set
 per seed; pixels in [0, 1]; torch.nn's default initialisation; SGD lr 0.05, momentum 0.9, weight
 decay 5e-4, cosine annealing per epoch to 0 over 20 epochs, batch 128 (last batch kept);
-auxiliary weight 1, plain cross-entropy; every method of a seed starts from the same
+auxiliary weight 1 (--aux-weight W: the weight sweep, written to
+OUT_DIR/sweep_<hierarchy>_<model>_n<N>_w<W>_torch as the demo's sweep), plain cross-entropy; every method of a seed starts from the same
 initialisation and sees the same batch order (module-aware, RL-AUX and DTG train on 95 % of the
 subset and keep 5 %, stratified by fine class, as their dev set, as auxl's trainer does; stl@dev
 is STL on that 95 % part, their fair baseline); scored on the full 10,000-image test set after
@@ -34,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import study_csv  # noqa: E402
 from idx_reader import IMAGES, LABELS, read_idx  # noqa: E402
 from torch_reference import HIERARCHIES, DevRows, make_step  # noqa: E402
 
@@ -103,7 +105,7 @@ def dev_split(fine, fraction, gen):
     return np.concatenate(kept), np.concatenate(held)
 
 
-def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, threads):
+def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, aux_weight):
     to_primary = torch.tensor(HIERARCHIES[hierarchy])
     dev = None
     if method in NEEDS_DEV or method == STL_DEV:
@@ -115,7 +117,7 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
         x, fine = x[kept], fine[kept]
     torch.manual_seed(seed)  # the same initialisation for every method of this seed
     net, opt, step = make_step("stl" if method == STL_DEV else method, model, primary_classes=len(set(HIERARCHIES[hierarchy])), lr=lr,
-                               weight_decay=5e-4, dev=dev)
+                               weight_decay=5e-4, aux_weight=aux_weight, dev=dev)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
     order = torch.Generator().manual_seed(seed)  # the same batch order for every method
     y = to_primary[fine]
@@ -149,24 +151,25 @@ def paired_difference(runs, base):
 
 def read_finished(directory, hierarchy, model):
     """The runs of a finished setting as write_summary takes them (accuracies from the runs CSV,
-    each method's mean timings from the summary; diverged runs as placeholders)."""
+    each method's mean timings from the summary; diverged runs as placeholders).  Every field is
+    checked (study_csv): a truncated or foreign CSV stops the run before any training."""
+    summary_path = os.path.join(directory, f"summary_{hierarchy}_{model}.csv")
+    runs_path = os.path.join(directory, f"runs_{hierarchy}_{model}.csv")
     try:
-        return parse_finished(directory, hierarchy, model)
-    except (OSError, KeyError, ValueError) as e:  # a missing, truncated or foreign CSV
-        raise SystemExit(f"torch_study --add: cannot read the finished setting in {directory}: {e!r}") from e
-
-
-def parse_finished(directory, hierarchy, model):
-    with open(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")) as f:
-        summary = {row["method"]: row for row in csv.DictReader(f)}
-    runs = {m: [] for m in summary}
-    with open(os.path.join(directory, f"runs_{hierarchy}_{model}.csv")) as f:
-        for row in csv.DictReader(f):
-            timing = summary[row["method"]]
-            runs[row["method"]].append({"seed": int(row["seed"]), "accuracy": float(row["accuracy"]) / 100, "diverged": False,
-                                        "seconds_per_epoch": float(timing["seconds_per_epoch"]),
-                                        "ms_per_step": float(timing["ms_per_step"])})
+        summary = study_csv.read_summary(summary_path)
+        accuracies = study_csv.read_runs(runs_path)
+        study_csv.check_runs_match_summary(summary_path, summary, runs_path, accuracies)
+        for m, row in summary.items():
+            if int(row["runs"]) > int(row["diverged"]) and "" in (row["seconds_per_epoch"].strip(), row["ms_per_step"].strip()):
+                raise study_csv.StudyCsvError(f"{summary_path}: method {m} has finished runs but no timings")
+    except study_csv.StudyCsvError as e:
+        raise SystemExit(f"torch_study --add: cannot extend the finished setting: {e}") from None
+    runs = {}
     for m, row in summary.items():
+        by_seed = accuracies.get(m, {})
+        runs[m] = [{"seed": seed, "accuracy": acc / 100, "diverged": False,
+                    "seconds_per_epoch": float(row["seconds_per_epoch"]), "ms_per_step": float(row["ms_per_step"])}
+                   for seed, acc in sorted(by_seed.items())]
         runs[m] += [{"seed": None, "accuracy": 0.0, "diverged": True}] * int(row["diverged"])
     return runs
 
@@ -215,6 +218,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--aux-weight", type=float, default=1.0,
+                    help="auxiliary weight lambda; other than 1 writes sweep_<h>_<model>_n<N>_w<W>_torch")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=os.environ.get("AUXL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     a = ap.parse_args()
@@ -229,18 +234,32 @@ def main():
         plan = [(model, h, n, methods, a.seeds) for model in (a.models.split(",") if a.models else grid["models"])
                 for h in hierarchies for n in sizes]
     plan = [(model, h, n, methods if "stl" in methods else ["stl"] + methods, seeds) for model, h, n, methods, seeds in plan]
+    if not (math.isfinite(a.aux_weight) and a.aux_weight >= 0):
+        raise SystemExit(f"torch_study: --aux-weight {a.aux_weight} is not a finite weight >= 0")
+
+    def directory_of(model, hierarchy, n):
+        if a.aux_weight != 1.0:
+            return os.path.join(a.out, f"sweep_{hierarchy}_{model}_n{n}_w{a.aux_weight:g}{a.suffix}_torch")
+        return os.path.join(a.out, f"{hierarchy}_{model}_n{n}{a.suffix}_torch")
+
+    # The finished settings --add extends are read (and checked) before anything is trained.
+    finished = {}
+    for model, hierarchy, n, methods, seeds in plan:
+        directory = directory_of(model, hierarchy, n)
+        if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
+            finished[directory] = read_finished(directory, hierarchy, model) if a.add else None
     (train_x, train_fine), (test_x, test_fine) = load_fashion_mnist(a.data)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "README.txt"), "a") as f:
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
                 f"torch {torch.__version__}, {a.threads} threads, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
     for model, hierarchy, n, methods, seeds in plan:
-        directory = os.path.join(a.out, f"{hierarchy}_{model}_n{n}{a.suffix}_torch")
+        directory = directory_of(model, hierarchy, n)
         runs = {}
-        if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
+        if directory in finished:
             if not a.add:
                 continue  # resumable: finished settings are kept
-            runs = read_finished(directory, hierarchy, model)
+            runs = finished[directory]
         todo = [m for m in methods if m not in runs]
         if not todo:
             continue
@@ -253,7 +272,7 @@ def main():
             rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
             x, fine = train_x[rows], train_fine[rows]
             for m in todo:
-                r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.threads)
+                r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.aux_weight)
                 r["seed"] = seed
                 runs[m].append(r)
                 print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"

@@ -1,49 +1,57 @@
 #!/usr/bin/env python3
 """Turns a study directory (benchmarks/study.sh) into docs/RESULTS.md and PNG plots.
 
-    python3 scripts/make_results.py STUDY_DIR [--docs docs]
+    python3 scripts/make_results.py STUDY_DIR [--docs docs] [--no-plots]
 
-Needs matplotlib (scripts/setup.sh --plots).  Reads each setting's summary CSV (final accuracy on
+Needs matplotlib (scripts/setup.sh --plots) unless --no-plots.  Reads each setting's summary CSV (final accuracy on
 the full test set, paired differences to STL) and per-run CSVs (per-epoch accuracy on the
 monitor subset of the test set)."""
 import argparse
-import csv
 import glob
 import os
 import re
 import statistics
+import sys
 from collections import defaultdict
 
-import matplotlib
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"))
+import study_csv  # noqa: E402  (the checked CSV readers, shared with torch_study.py --add)
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+plt = None  # matplotlib.pyplot, imported in main() unless --no-plots
 
 SETTING = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)$")
 TORCH = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_torch$")  # benchmarks/torch_study.py
 # more seeds of a setting, e.g. super5_mlp_n300_seeds9-16, half2_mlp_n300_devseeds4-19(_torch)
 EXTRA = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_[a-z]*seeds\d+-\d+(_torch)?$")
-SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)$")
+# the auxiliary-weight sweep; _torch: torch_study.py --aux-weight W
+SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)(_torch)?$")
+
+
+def only_file(directory, pattern):
+    """The one file of a setting matching pattern, or None; two are ambiguous."""
+    files = glob.glob(os.path.join(directory, pattern))
+    if len(files) > 1:
+        raise study_csv.StudyCsvError(f"{directory}: {len(files)} files match {pattern}, one expected")
+    return files[0] if files else None
 
 
 def read_summary(directory):
-    files = glob.glob(os.path.join(directory, "summary_*.csv"))
-    if not files:
+    path = only_file(directory, "summary_*.csv")
+    if path is None:
         return None
-    with open(files[0]) as f:
-        return {row["method"]: row for row in csv.DictReader(f)}
+    summary = study_csv.read_summary(path)
+    runs_path = only_file(directory, "runs_*.csv")
+    if runs_path:  # older demo runs have no runs CSV
+        study_csv.check_runs_match_summary(path, summary, runs_path, study_csv.read_runs(runs_path))
+    return summary
 
 
 def read_curves(directory):
     """method -> list (per seed) of per-epoch monitor accuracy."""
     curves = defaultdict(list)
     for path in sorted(glob.glob(os.path.join(directory, "*_seed*.csv"))):
-        with open(path) as f:
-            rows = list(csv.DictReader(f))
-        if not rows or "val_accuracy0" not in rows[0]:
-            continue
-        method = rows[0]["run"].split("/")[0]
-        curves[method].append([float(r["val_accuracy0"]) * 100 for r in rows])
+        method, curve = study_csv.read_curve(path)
+        curves[method].append(curve)
     return curves
 
 
@@ -157,13 +165,8 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
 
 def read_runs(directory):
     """method -> {seed: accuracy} from the runs CSV (both libraries write one)."""
-    files = glob.glob(os.path.join(directory, "runs_*.csv"))
-    runs = defaultdict(dict)
-    if files:
-        with open(files[0]) as f:
-            for row in csv.DictReader(f):
-                runs[row["method"]][int(row["seed"])] = float(row["accuracy"])
-    return runs
+    path = only_file(directory, "runs_*.csv")
+    return defaultdict(dict, study_csv.read_runs(path) if path else {})
 
 
 def uses_dev_split(method):
@@ -216,10 +219,28 @@ def dev_split_section(runs):
 
 
 def main():
+    global plt
     ap = argparse.ArgumentParser()
     ap.add_argument("study")
     ap.add_argument("--docs", default="docs")
+    ap.add_argument("--no-plots", action="store_true", help="write the tables only (no matplotlib needed)")
     args = ap.parse_args()
+    if not args.no_plots:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot
+        except ImportError:
+            raise SystemExit("make_results: the plots need matplotlib (scripts/setup.sh --plots); "
+                             "--no-plots writes the tables only") from None
+        plt = matplotlib.pyplot
+    try:
+        write_report(args)
+    except study_csv.StudyCsvError as e:  # nothing is written: the old report and plots survive
+        raise SystemExit(f"make_results: {e}") from None
+
+
+def write_report(args):
     img = os.path.join(args.docs, "img")
     os.makedirs(img, exist_ok=True)
 
@@ -232,7 +253,12 @@ def main():
             g = (m or t or x).groups()
             library = "torch" if t or (x and g[3]) else "auxl"
             for method, seeds in read_runs(path).items():
-                per_seed[((g[0], g[1], int(g[2])), library)][method].update(seeds)
+                pooled = per_seed[((g[0], g[1], int(g[2])), library)][method]
+                clash = [s for s in seeds if s in pooled and pooled[s] != seeds[s]]
+                if clash:  # one seed, two results: two directories claim the same run
+                    raise study_csv.StudyCsvError(f"{path}: {method} seed {clash[0]} is {seeds[clash[0]]} here, "
+                                                  f"{pooled[clash[0]]} in another directory of this setting")
+                pooled.update(seeds)
         if t and os.path.isdir(path):
             summary = read_summary(path)
             if summary:
@@ -244,7 +270,8 @@ def main():
         elif s and os.path.isdir(path):
             summary = read_summary(path)
             if summary:
-                sweeps[(s.group(1), s.group(2), int(s.group(3)), float(s.group(4)))] = summary
+                sweeps[(s.group(1), s.group(2), int(s.group(3)), float(s.group(4)),
+                        "torch" if s.group(5) else "auxl")] = summary
     if not settings:
         raise SystemExit(f"make_results: no finished setting in {args.study}")
     # auxl's tables pool every seed a setting has too (timings stay the main run's).
@@ -296,35 +323,36 @@ def main():
         out.append("")
 
         # Accuracy vs training-set size.
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method in methods:
-            xs, ys, es = [], [], []
-            for n in sizes:
-                row = settings[(hierarchy, model, n)][0].get(method)
-                if row and row.get("accuracy_mean"):
-                    xs.append(n)
-                    ys.append(float(row["accuracy_mean"]))
-                    es.append(float(row["accuracy_std"]))
-            if xs:
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
-        ax.set_xscale("log")
-        ax.set_xticks(sizes)
-        ax.set_xticklabels([f"{n:,}" for n in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("training examples")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{hierarchy}, {model}: accuracy vs training-set size")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"accuracy_vs_size_{hierarchy}_{model}.png"
-        fig.savefig(os.path.join(img, name), dpi=110)
-        plt.close(fig)
-        out += [f"![accuracy vs training-set size, {hierarchy}]({os.path.join('img', name)})", ""]
+        if plt:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for method in methods:
+                xs, ys, es = [], [], []
+                for n in sizes:
+                    row = settings[(hierarchy, model, n)][0].get(method)
+                    if row and row.get("accuracy_mean"):
+                        xs.append(n)
+                        ys.append(float(row["accuracy_mean"]))
+                        es.append(float(row["accuracy_std"]))
+                if xs:
+                    ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
+            ax.set_xscale("log")
+            ax.set_xticks(sizes)
+            ax.set_xticklabels([f"{n:,}" for n in sizes])
+            ax.minorticks_off()
+            ax.set_xlabel("training examples")
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(f"{hierarchy}, {model}: accuracy vs training-set size")
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            name = f"accuracy_vs_size_{hierarchy}_{model}.png"
+            fig.savefig(os.path.join(img, name), dpi=110)
+            plt.close(fig)
+            out += [f"![accuracy vs training-set size, {hierarchy}]({os.path.join('img', name)})", ""]
 
         # Test accuracy per epoch at the middle size.
         n = sizes[len(sizes) // 2]
         curves = settings[(hierarchy, model, n)][1]
-        if curves:
+        if curves and plt:
             fig, ax = plt.subplots(figsize=(6, 4))
             for method in methods:
                 runs = curves.get(method)
@@ -348,41 +376,43 @@ def main():
     out += dev_split_section(per_seed)
 
     # Time per epoch per method (largest size of each hierarchy, MLP).
-    fig, ax = plt.subplots(figsize=(6, 4))
-    keys = sorted(settings)
-    largest = {}
-    for h, m, n in keys:
-        largest[(h, m)] = max(largest.get((h, m), 0), n)
-    width = 0.8 / max(1, len(largest))
-    for i, ((h, m), n) in enumerate(sorted(largest.items())):
-        summary = settings[(h, m, n)][0]
-        ys = [float(summary[x]["seconds_per_epoch"]) if x in summary and summary[x].get("seconds_per_epoch") else 0
-              for x in methods]
-        ax.bar([j + i * width for j in range(len(methods))], ys, width=width, label=f"{h} {m} n={n}")
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(methods))])
-    ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("seconds per epoch")
-    ax.set_title("time per epoch")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(img, "seconds_per_epoch.png"), dpi=110)
-    plt.close(fig)
-    out += ["## Time per epoch", "", "![seconds per epoch](img/seconds_per_epoch.png)", ""]
+    if plt:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        keys = sorted(settings)
+        largest = {}
+        for h, m, n in keys:
+            largest[(h, m)] = max(largest.get((h, m), 0), n)
+        width = 0.8 / max(1, len(largest))
+        for i, ((h, m), n) in enumerate(sorted(largest.items())):
+            summary = settings[(h, m, n)][0]
+            ys = [float(summary[x]["seconds_per_epoch"]) if x in summary and summary[x].get("seconds_per_epoch") else 0
+                  for x in methods]
+            ax.bar([j + i * width for j in range(len(methods))], ys, width=width, label=f"{h} {m} n={n}")
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(methods))])
+        ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("seconds per epoch")
+        ax.set_title("time per epoch")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(img, "seconds_per_epoch.png"), dpi=110)
+        plt.close(fig)
+        out += ["## Time per epoch", "", "![seconds per epoch](img/seconds_per_epoch.png)", ""]
 
-    # Auxiliary-weight sweep.
-    if sweeps:
-        groups = sorted({(h, m, n) for h, m, n, _ in sweeps})
-        for (h, m, n) in groups:
-            weights = sorted({w for hh, mm, nn, w in sweeps if (hh, mm, nn) == (h, m, n)} | (
-                {1.0} if (h, m, n) in settings else set()))
-            out += [f"## Auxiliary-weight sweep ({h}, {m.upper()}, n = {n})", "",
-                    "| method | " + " | ".join(f"λ = {w:g}" for w in weights) + " |",
-                    "|---|" + "---|" * len(weights)]
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for method in ("human+equal", "human+cosine"):
+    # Auxiliary-weight sweep, both libraries (PyTorch: torch_study.py --aux-weight).
+    for (h, m, n) in sorted({key[:3] for key in sweeps}):
+        at_one = {"auxl": settings[(h, m, n)][0] if (h, m, n) in settings else None, "torch": torch_runs.get((h, m, n))}
+        weights = sorted({key[3] for key in sweeps if key[:3] == (h, m, n)} | {1.0})
+        out += [f"## Auxiliary-weight sweep ({h}, {m.upper()}, n = {n})", "",
+                "Δ vs STL (points, paired by seed, mean ± standard error) of the human-hierarchy",
+                "compositions as the auxiliary weight λ varies (λ = 1 is the main study's setting).", "",
+                "| method | library | " + " | ".join(f"λ = {w:g}" for w in weights) + " |",
+                "|---|---|" + "---|" * len(weights)]
+        lines = []
+        for method in ("human+equal", "human+cosine"):
+            for library in ("auxl", "torch"):
                 cells, xs, ys, es = [], [], [], []
                 for w in weights:
-                    summary = settings[(h, m, n)][0] if w == 1.0 and (h, m, n) in settings else sweeps.get((h, m, n, w))
+                    summary = at_one[library] if w == 1.0 else sweeps.get((h, m, n, w, library))
                     row = summary.get(method) if summary else None
                     if row and row.get("delta_vs_stl"):
                         d, se = float(row["delta_vs_stl"]), float(row["delta_se"])
@@ -392,9 +422,15 @@ def main():
                         es.append(se)
                     else:
                         cells.append("—")
-                out.append(f"| {method} (Δ vs STL) | " + " | ".join(cells) + " |")
                 if xs:
-                    ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
+                    out.append(f"| {method} | {'PyTorch' if library == 'torch' else 'auxl'} | " + " | ".join(cells) + " |")
+                    lines.append((method, library, xs, ys, es))
+        if plt:
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for method, library, xs, ys, es in lines:
+                ax.errorbar(xs, ys, yerr=es, marker="o" if library == "auxl" else "s", capsize=3,
+                            linestyle="-" if library == "auxl" else "--",
+                            label=f"{method} ({'PyTorch' if library == 'torch' else 'auxl'})")
             ax.axhline(0, color="grey", lw=0.8)
             ax.set_xscale("log", base=2)
             ax.set_xticks(weights)
@@ -408,13 +444,14 @@ def main():
             name = f"weight_sweep_{h}_{m}_n{n}.png"
             fig.savefig(os.path.join(img, name), dpi=110)
             plt.close(fig)
-            out += ["", f"![weight sweep]({os.path.join('img', name)})", ""]
+            out += ["", f"![weight sweep]({os.path.join('img', name)})"]
+        out.append("")
 
     target = os.path.join(args.docs, "RESULTS.md")
     with open(target + ".tmp", "w") as f:
         f.write("\n".join(out) + "\n")
     os.replace(target + ".tmp", target)  # the old report survives a failed run
-    print(f"wrote {os.path.join(args.docs, 'RESULTS.md')} and {img}/*.png")
+    print(f"wrote {target}" + ("" if args.no_plots else f" and {img}/*.png"))
 
 
 if __name__ == "__main__":

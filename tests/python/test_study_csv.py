@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""The study's CSV readers (benchmarks/study_csv.py) and scripts/make_results.py on good and bad
+study directories.  Every bad file must stop the reader with a StudyCsvError naming the file and
+what is wrong; make_results must exit with that message and leave the previous report untouched.
+Standard library only (make_results runs with --no-plots, so matplotlib is not needed)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import study_csv  # noqa: E402
+
+SUMMARY_HEADER = "method,runs,diverged,accuracy_mean,accuracy_std,delta_vs_stl,delta_se,seconds_per_epoch,ms_per_step,delta_vs_stl_dev,delta_dev_se"
+SUMMARY = SUMMARY_HEADER + """
+stl,3,0,90.00,0.5,0,0,0.07,9.0,,
+human+equal,3,0,90.50,0.4,0.5,0.1,0.08,10.0,,
+"""
+RUNS = """method,seed,accuracy
+stl,1,89.5
+stl,2,90.0
+stl,3,90.5
+human+equal,1,90.1
+human+equal,2,90.4
+human+equal,3,91.0
+"""
+CURVE_HEADER = "run,epoch,step,lr,epoch_seconds,total_seconds,train_loss0,train_loss1,aux_weight1,val_loss0,val_loss1,val_accuracy0,val_accuracy1"
+CURVE = CURVE_HEADER + """
+stl/seed1,1,8,0.05,0.06,0.06,0.63,nan,0,0.50,2.29,0.8665,0.185
+stl/seed1,2,16,0.049,0.05,0.15,0.37,nan,0,0.30,2.30,0.8675,0.1875
+"""
+
+
+def write(directory, name, text, binary=False):
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, name)
+    with open(path, "wb" if binary else "w") as f:
+        f.write(text)
+    return path
+
+
+def expect_error(reader, path, fragment):
+    try:
+        reader(path)
+    except study_csv.StudyCsvError as e:
+        message = str(e)
+        assert path in message, f"the message does not name the file: {message}"
+        assert fragment in message, f"expected '{fragment}' in: {message}"
+        return message
+    raise AssertionError(f"{path}: no error, expected '{fragment}'")
+
+
+with tempfile.TemporaryDirectory() as d:
+    # --- good files ---
+    summary = study_csv.read_summary(write(d, "summary.csv", SUMMARY))
+    assert list(summary) == ["stl", "human+equal"] and summary["human+equal"]["delta_vs_stl"] == "0.5", summary
+    runs = study_csv.read_runs(write(d, "runs.csv", RUNS))
+    assert runs["stl"] == {1: 89.5, 2: 90.0, 3: 90.5} and runs["human+equal"][3] == 91.0, runs
+    study_csv.check_runs_match_summary("summary.csv", summary, "runs.csv", runs)
+    method, curve = study_csv.read_curve(write(d, "curve.csv", CURVE))
+    assert method == "stl" and [round(c, 2) for c in curve] == [86.65, 86.75], (method, curve)
+    # every diverged: accuracy columns empty, still a valid summary
+    all_diverged = SUMMARY_HEADER + "\nstl,3,0,90,0.5,0,0,0.07,9.0,,\nmaxl+equal,2,2,,,,,,,,\n"
+    assert study_csv.read_summary(write(d, "diverged.csv", all_diverged))["maxl+equal"]["runs"] == "2"
+
+    # --- bad files: each names the file and the fault ---
+    bad_runs = [
+        ("empty", "", "empty file"),
+        ("foreign header", "name,score\na,1\n", "lacks column(s) method, seed, accuracy"),
+        ("truncated line", RUNS[:RUNS.index("human+equal,2") + len("human+equal,")], "ends before column accuracy"),
+        ("extra field", RUNS + "stl,4,90.0,oops\n", "4 fields, the header has 3"),
+        ("not a number", RUNS.replace("90.4", "90.4x"), "column accuracy is '90.4x', not a number"),
+        ("nan accuracy", RUNS.replace("90.4", "nan"), "column accuracy is nan, not finite"),
+        ("out of range", RUNS.replace("90.4", "904"), "904, above 100 (the range is [0, 100])"),
+        ("fraction seed", RUNS.replace("stl,2,", "stl,2.5,"), "column seed is '2.5', not an integer"),
+        ("duplicate seed", RUNS + "stl,2,90.0\n", "method stl, seed 2 appears twice"),
+        ("empty method", RUNS + ",4,90.0\n", "column method is empty"),
+    ]
+    for name, text, fragment in bad_runs:
+        message = expect_error(study_csv.read_runs, write(d, name.replace(" ", "_") + ".csv", text), fragment)
+        print(f"runs CSV, {name}: {message}")
+    line = expect_error(study_csv.read_runs, write(d, "line.csv", RUNS.replace("90.4", "x")), "not a number")
+    assert ":6:" in line, f"the message does not give line 6: {line}"  # header is line 1
+    expect_error(study_csv.read_runs, write(d, "latin1.csv", RUNS.encode() + b"stl,9,8\xe9\n", binary=True), "not UTF-8")
+    expect_error(study_csv.read_runs, os.path.join(d, "absent.csv"), "cannot open")
+
+    bad_summaries = [
+        ("duplicate method", SUMMARY + "stl,3,0,90.00,0.5,0,0,0.07,9.0,,\n", "method stl appears twice"),
+        ("more diverged than runs", SUMMARY.replace("human+equal,3,0,", "human+equal,3,4,"), "4 diverged runs of 3"),
+        ("negative runs", SUMMARY.replace("human+equal,3,", "human+equal,-3,"), "column runs is -3, below 0"),
+        ("inf timing", SUMMARY.replace("0.08,10.0", "inf,10.0"), "column seconds_per_epoch is inf, not finite"),
+        ("negative se", SUMMARY.replace("0.5,0.1,", "0.5,-0.1,"), "column delta_se is -0.1, below 0"),
+        ("runs CSV given", RUNS, "lacks column(s) runs, diverged"),
+    ]
+    for name, text, fragment in bad_summaries:
+        message = expect_error(study_csv.read_summary, write(d, "s_" + name.replace(" ", "_") + ".csv", text), fragment)
+        print(f"summary CSV, {name}: {message}")
+
+    bad_curves = [
+        ("header only", CURVE_HEADER + "\n", "no epochs"),
+        ("epoch gap", CURVE.replace("stl/seed1,2,", "stl/seed1,3,"), "epoch 3 where 2 was due"),
+        ("two methods", CURVE.replace("stl/seed1,2,", "maxl+equal/seed1,2,"), "in a file of method stl"),
+        ("accuracy in percent", CURVE.replace("0.8675", "86.75"), "column val_accuracy0 is 86.75, above 1"),
+    ]
+    for name, text, fragment in bad_curves:
+        message = expect_error(study_csv.read_curve, write(d, "c_" + name.replace(" ", "_") + ".csv", text), fragment)
+        print(f"curve CSV, {name}: {message}")
+
+    # runs and summary disagree
+    for runs_text, fragment in ((RUNS + "maxl+equal,1,90\n", "maxl+equal has runs but no row in"),
+                                (RUNS.replace("human+equal,3,91.0\n", ""), "has 2 runs, S says 3 finished"),
+                                ("method,seed,accuracy\nstl,1,90\nstl,2,90\nstl,3,90\n", "has 3 runs, none in R")):
+        try:
+            study_csv.check_runs_match_summary("S", summary, "R", study_csv.read_runs(write(d, "mismatch.csv", runs_text)))
+        except study_csv.StudyCsvError as e:
+            assert fragment in str(e), f"expected '{fragment}' in: {e}"
+            print(f"runs vs summary: {e}")
+        else:
+            raise AssertionError(f"no error, expected '{fragment}'")
+
+    # --- make_results --no-plots on a small study: tables from the files, then a corrupt file ---
+    study, docs = os.path.join(d, "study"), os.path.join(d, "docs")
+    write(study, "README.txt", "# a study made by test_study_csv.py\n")
+    setting = os.path.join(study, "half2_mlp_n300")
+    write(setting, "summary_half2_mlp.csv", SUMMARY)
+    write(setting, "runs_half2_mlp.csv", RUNS)
+    write(setting, "half2_mlp_stl_seed1.csv", CURVE)
+    torch = os.path.join(study, "half2_mlp_n300_torch")
+    write(torch, "summary_half2_mlp.csv", SUMMARY.replace("90.50,0.4,0.5,0.1", "90.30,0.4,0.3,0.2"))
+    write(torch, "runs_half2_mlp.csv", RUNS.replace("human+equal,1,90.1", "human+equal,1,89.5"))
+    sweep = os.path.join(study, "sweep_half2_mlp_n300_w2")
+    write(sweep, "summary_half2_mlp.csv", SUMMARY.replace("0.5,0.1,", "0.7,0.2,"))
+    write(os.path.join(study, "sweep_half2_mlp_n300_w2_torch"), "summary_half2_mlp.csv", SUMMARY.replace("0.5,0.1,", "-0.2,0.3,"))
+    command = [sys.executable, os.path.join(ROOT, "scripts", "make_results.py"), study, "--docs", docs, "--no-plots"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = open(os.path.join(docs, "RESULTS.md")).read()
+    for expected in ("| human+equal (seeds 3) | 90.50 ± 0.40 | +0.50 ± 0.10 |",  # the summary's row
+                     "| method | library | λ = 1 | λ = 2 |",  # the sweep: λ = 1 from the main setting
+                     "| human+equal | auxl | +0.50 ± 0.10 | +0.70 ± 0.20 |",
+                     "| human+equal | PyTorch | +0.30 ± 0.20 | -0.20 ± 0.30 |",
+                     # beside PyTorch, from the runs CSVs: gains paired by seed, their difference unpaired
+                     "| +0.50 ± 0.06 | +0.30 ± 0.15 | +0.20 ± 0.16 |",
+                     "a study made by test_study_csv.py"):
+        assert expected in report, f"'{expected}' not in the report:\n{report}"
+    assert "![" not in report, "--no-plots must not link images"
+
+    write(setting, "runs_half2_mlp.csv", RUNS.replace("90.4", "90.4.1"))
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0, "make_results accepted a corrupt runs CSV"
+    assert "make_results:" in done.stderr and "runs_half2_mlp.csv:6" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert open(os.path.join(docs, "RESULTS.md")).read() == report, "a failed run changed the report"
+    print(f"make_results on a corrupt runs CSV: {done.stderr.strip()}")
+
+    # two directories of one setting that disagree about a seed
+    write(setting, "runs_half2_mlp.csv", RUNS)
+    write(os.path.join(study, "half2_mlp_n300_seeds3-4"), "runs_half2_mlp.csv", "method,seed,accuracy\nstl,3,77.0\nstl,4,90\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "stl seed 3 is 77.0 here, 90.5 in another directory" in done.stderr, done.stderr
+    print(f"make_results on a seed claimed twice: {done.stderr.strip()}")
+print("study CSV readers and make_results: every bad input rejected with its file named")
