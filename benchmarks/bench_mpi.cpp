@@ -13,8 +13,6 @@
 #include "auxl/dist/mpi.hpp"
 #include "auxl/gen/maxl.hpp"
 
-extern "C" int openblas_get_num_threads(void);
-
 using namespace auxl;
 using mlp = nn::sequential<nn::input<784>, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
 using model = nn::multi_task<mlp, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
@@ -44,7 +42,7 @@ void run(const char* method, std::size_t batch, std::size_t steps) {
     MPI_Barrier(MPI_COMM_WORLD);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (r.rank() == 0) {
-        std::printf("%s,%d,%d,%zu,%zu,%.4f,%.1f\n", method, r.size(), openblas_get_num_threads(), batch, steps, s,
+        std::printf("%s,%d,%d,%zu,%zu,%.4f,%.1f\n", method, r.size(), auxl::gemm_threads(), batch, steps, s,
                     double(n) / s);
     }
 }
