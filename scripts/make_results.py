@@ -27,6 +27,25 @@ EXTRA = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_[a-z]*seeds\d+-\d+
 SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)(_torch)?$")
 
 
+def log_ticks(ax, ticks, labels, base=10):
+    """A log-scaled x axis with a labelled tick at each value and no minor ticks."""
+    ax.set_xscale("log", base=base)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(labels)
+    ax.minorticks_off()
+
+
+def save_plot(fig, ax, path, xlabel, ylabel, title, legend_size=8):
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def only_file(directory, pattern):
     """The one file of a setting matching pattern, or None; two are ambiguous."""
     files = glob.glob(os.path.join(directory, pattern))
@@ -335,18 +354,10 @@ def write_report(args):
                         es.append(float(row["accuracy_std"]))
                 if xs:
                     ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
-            ax.set_xscale("log")
-            ax.set_xticks(sizes)
-            ax.set_xticklabels([f"{n:,}" for n in sizes])
-            ax.minorticks_off()
-            ax.set_xlabel("training examples")
-            ax.set_ylabel("test accuracy (%)")
-            ax.set_title(f"{hierarchy}, {model}: accuracy vs training-set size")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
+            log_ticks(ax, sizes, [f"{n:,}" for n in sizes])
             name = f"accuracy_vs_size_{hierarchy}_{model}.png"
-            fig.savefig(os.path.join(img, name), dpi=110)
-            plt.close(fig)
+            save_plot(fig, ax, os.path.join(img, name), "training examples", "test accuracy (%)",
+                      f"{hierarchy}, {model}: accuracy vs training-set size")
             out += [f"![accuracy vs training-set size, {hierarchy}]({os.path.join('img', name)})", ""]
 
         # Test accuracy per epoch at the middle size.
@@ -361,14 +372,9 @@ def write_report(args):
                 length = min(len(r) for r in runs)
                 mean = [statistics.mean(r[e] for r in runs) for e in range(length)]
                 ax.plot(range(1, length + 1), mean, label=method)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("test accuracy (%, monitor subset)")
-            ax.set_title(f"{hierarchy}, {model}, n = {n}: accuracy per epoch (mean over seeds)")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
             name = f"accuracy_vs_epoch_{hierarchy}_{model}_n{n}.png"
-            fig.savefig(os.path.join(img, name), dpi=110)
-            plt.close(fig)
+            save_plot(fig, ax, os.path.join(img, name), "epoch", "test accuracy (%, monitor subset)",
+                      f"{hierarchy}, {model}, n = {n}: accuracy per epoch (mean over seeds)")
             out += [f"![accuracy per epoch, {hierarchy}, n = {n}]({os.path.join('img', name)})", ""]
 
     if torch_runs:
@@ -390,12 +396,8 @@ def write_report(args):
             ax.bar([j + i * width for j in range(len(methods))], ys, width=width, label=f"{h} {m} n={n}")
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(methods))])
         ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("seconds per epoch")
-        ax.set_title("time per epoch")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(img, "seconds_per_epoch.png"), dpi=110)
-        plt.close(fig)
+        save_plot(fig, ax, os.path.join(img, "seconds_per_epoch.png"), None, "seconds per epoch", "time per epoch",
+                  legend_size=7)
         out += ["## Time per epoch", "", "![seconds per epoch](img/seconds_per_epoch.png)", ""]
 
     # Auxiliary-weight sweep, both libraries (PyTorch: torch_study.py --aux-weight).
@@ -432,18 +434,10 @@ def write_report(args):
                             linestyle="-" if library == "auxl" else "--",
                             label=f"{method} ({'PyTorch' if library == 'torch' else 'auxl'})")
             ax.axhline(0, color="grey", lw=0.8)
-            ax.set_xscale("log", base=2)
-            ax.set_xticks(weights)
-            ax.set_xticklabels([f"{w:g}" for w in weights])
-            ax.minorticks_off()
-            ax.set_xlabel("auxiliary weight λ")
-            ax.set_ylabel("Δ accuracy vs STL (points)")
-            ax.set_title(f"{h}, {m}, n = {n}")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
+            log_ticks(ax, weights, [f"{w:g}" for w in weights], base=2)
             name = f"weight_sweep_{h}_{m}_n{n}.png"
-            fig.savefig(os.path.join(img, name), dpi=110)
-            plt.close(fig)
+            save_plot(fig, ax, os.path.join(img, name), "auxiliary weight λ", "Δ accuracy vs STL (points)",
+                      f"{h}, {m}, n = {n}")
             out += ["", f"![weight sweep]({os.path.join('img', name)})"]
         out.append("")
 
