@@ -2,18 +2,24 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "auxl/core/arena.hpp"
 #include "auxl/core/blas.hpp"
 #include "auxl/core/error.hpp"
+#include "auxl/core/finite.hpp"
+#include "auxl/core/parallel.hpp"
 #include "auxl/core/rng.hpp"
+#include "auxl/optim/adam.hpp"
+#include "auxl/optim/sgd.hpp"
 #include "auxl/version.hpp"
 
 using namespace auxl;
@@ -178,6 +184,105 @@ TEST_CASE("gemm on layer-sized products: correct, and reproducible for a given t
         CHECK(worst < 1e-3);  // sums of 784 products of unit normals, |C| ~ 28: float rounding only
     }
     set_gemm_threads(threads_before);
+}
+
+TEST_CASE("for_each_chunk covers every index once, with one or two threads, short and long buffers") {
+    const int threads_before = gemm_threads();
+    for (int threads : {1, 2}) {
+        set_gemm_threads(threads);
+        for (std::size_t n : {std::size_t{0}, std::size_t{1}, parallel_grain, 2 * parallel_grain - 1, 2 * parallel_grain,
+                              5 * parallel_grain + 3}) {
+            std::vector<int> hits(n, 0);
+            std::vector<std::pair<std::size_t, std::size_t>> chunks(8, {0, 0});
+            std::atomic<int> calls{0};
+            for_each_chunk(n, [&](std::size_t begin, std::size_t end) {
+                chunks[std::size_t(calls++)] = {begin, end};
+                for (std::size_t i = begin; i < end; ++i) ++hits[i];
+            });
+            CHECK(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; }));
+            // Short buffers and one thread: one call over everything (no team is started).
+            if (threads == 1 || n < 2 * parallel_grain) {
+                CHECK(calls == 1);
+                CHECK(chunks[0] == std::pair<std::size_t, std::size_t>{0, n});
+            }
+#if defined(AUXL_ELEMENTWISE_THREADS)  // Eigen backend with OpenMP: long buffers are split
+            if (threads == 2 && n >= 2 * parallel_grain) CHECK(calls == 2);
+#endif
+        }
+    }
+    set_gemm_threads(threads_before);
+}
+
+TEST_CASE("all_finite finds NaN and infinities anywhere, in float and double") {
+    auto check_type = [](auto zero) {
+        using T = decltype(zero);
+        const std::size_t n = 3 * parallel_grain + 7;  // long enough to be split among threads
+        std::vector<T> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = T(i % 13) - T(6.5);
+        v[5] = std::numeric_limits<T>::max();
+        v[6] = -std::numeric_limits<T>::max();
+        v[7] = std::numeric_limits<T>::denorm_min();
+        v[8] = -T(0);
+        CHECK(all_finite(v.data(), n));
+        CHECK(all_finite(v.data(), 0));
+        for (T bad : {std::numeric_limits<T>::quiet_NaN(), -std::numeric_limits<T>::quiet_NaN(),
+                      std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity()}) {
+            for (std::size_t at : {std::size_t{0}, parallel_grain - 1, parallel_grain, n / 2, n - 1}) {
+                const T kept = v[at];
+                v[at] = bad;
+                CHECK_MESSAGE(!all_finite(v.data(), n), "bad value at ", at);
+                CHECK(all_finite(v.data(), at));  // the prefix before it is clean
+                v[at] = kept;
+            }
+        }
+    };
+    const int threads_before = gemm_threads();
+    for (int threads : {1, 2}) {
+        set_gemm_threads(threads);
+        check_type(0.0f);
+        check_type(0.0);
+    }
+    set_gemm_threads(threads_before);
+}
+
+TEST_CASE("optimizer steps and arena zeroing give the same bits with one and two threads") {
+    // 3 * grain + 5 parameters: split among threads when the build can (Eigen backend + OpenMP).
+    const std::size_t n = 3 * parallel_grain + 5;
+    rng gen(11, "optim-threads");
+    arena<float> start(n), grad(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        start[i] = float(gen.normal());
+        grad[i] = float(gen.normal());
+    }
+    auto run = [&](int threads) {
+        set_gemm_threads(threads);
+        arena<float> a = start, b = start, c = start;
+        optim::sgd<float> sgd({.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
+        optim::sgd<float> nesterov({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true});
+        optim::adam<float> adam({.learning_rate = 1e-2, .weight_decay = 1e-3});
+        for (int s = 0; s < 3; ++s) {
+            sgd.step(a, grad);
+            nesterov.step(b, grad);
+            adam.step(c, grad);
+        }
+        std::vector<float> out(a.span().begin(), a.span().end());
+        out.insert(out.end(), b.span().begin(), b.span().end());
+        out.insert(out.end(), c.span().begin(), c.span().end());
+        arena<float> z = start;
+        z.zero();
+        CHECK(std::all_of(z.span().begin(), z.span().end(), [](float v) { return v == 0.0f; }));
+        return out;
+    };
+    const int threads_before = gemm_threads();
+    const auto one = run(1), two = run(2);
+    set_gemm_threads(threads_before);
+    CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
+    // and the serial formula: first SGD step with zero velocity moves by lr * (g + wd * w)
+    optim::sgd<float> sgd({.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
+    arena<float> a = start;
+    sgd.step(a, grad);
+    for (std::size_t i : {std::size_t{0}, parallel_grain, n - 1})
+        CHECK(a[i] == doctest::Approx(start[i] - 0.1f * (grad[i] + 1e-3f * start[i])).epsilon(1e-6));
 }
 
 TEST_CASE("raise builds a message from its parts") {

@@ -6,6 +6,8 @@
 #include "auxl/core/arena.hpp"
 #include "auxl/core/blas.hpp"
 #include "auxl/core/error.hpp"
+#include "auxl/core/finite.hpp"
+#include "auxl/core/parallel.hpp"
 #include "auxl/core/rng.hpp"
 #include "auxl/core/shape.hpp"
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "auxl/core/error.hpp"
+#include "auxl/core/parallel.hpp"
 
 namespace auxl {
 
@@ -155,7 +156,9 @@ public:
     }
 
     void zero() {
-        if (size_) std::memset(data(), 0, size_ * sizeof(T));
+        T* p = data();
+        if (size_ == 0) return;
+        for_each_chunk(size_, [p](std::size_t begin, std::size_t end) { std::memset(p + begin, 0, (end - begin) * sizeof(T)); });
     }
 
     T* data() { return static_cast<T*>(data_.get()); }

@@ -12,6 +12,7 @@
 
 #include "auxl/core/arena.hpp"
 #include "auxl/core/error.hpp"
+#include "auxl/core/parallel.hpp"
 
 namespace auxl::optim {
 
@@ -70,17 +71,20 @@ public:
         const T* g = grad.data();
         T* m = m_.data();
         T* v = v_.data();
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            T gi = g[i];
-            if (opts_.decoupled_weight_decay) {
-                w[i] -= lr * wd * w[i];
-            } else {
-                gi += wd * w[i];
+        const bool decoupled = opts_.decoupled_weight_decay;
+        for_each_chunk(params.size(), [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+                T gi = g[i];
+                if (decoupled) {
+                    w[i] -= lr * wd * w[i];
+                } else {
+                    gi += wd * w[i];
+                }
+                m[i] = b1 * m[i] + (T(1) - b1) * gi;
+                v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+                w[i] -= lr * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
             }
-            m[i] = b1 * m[i] + (T(1) - b1) * gi;
-            v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-            w[i] -= lr * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
-        }
+        });
     }
     void step(arena<T>& params, const arena<T>& grad) { step(params.span(), grad.span()); }
 

@@ -11,6 +11,7 @@
 
 #include "auxl/core/arena.hpp"
 #include "auxl/core/error.hpp"
+#include "auxl/core/parallel.hpp"
 
 namespace auxl::optim {
 
@@ -57,15 +58,20 @@ public:
         T* w = params.data();
         const T* g = grad.data();
         if (opts_.momentum == 0) {
-            for (std::size_t i = 0; i < params.size(); ++i) w[i] -= lr * (g[i] + wd * w[i]);
+            for_each_chunk(params.size(), [&](std::size_t begin, std::size_t end) {
+                for (std::size_t i = begin; i < end; ++i) w[i] -= lr * (g[i] + wd * w[i]);
+            });
             return;
         }
         T* v = velocity_.data();
-        for (std::size_t i = 0; i < params.size(); ++i) {
-            const T gi = g[i] + wd * w[i];
-            v[i] = mu * v[i] + gi;
-            w[i] -= lr * (opts_.nesterov ? gi + mu * v[i] : v[i]);
-        }
+        const bool nesterov = opts_.nesterov;
+        for_each_chunk(params.size(), [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+                const T gi = g[i] + wd * w[i];
+                v[i] = mu * v[i] + gi;
+                w[i] -= lr * (nesterov ? gi + mu * v[i] : v[i]);
+            }
+        });
     }
     void step(arena<T>& params, const arena<T>& grad) { step(params.span(), grad.span()); }
 

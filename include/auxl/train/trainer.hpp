@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "auxl/core/error.hpp"
+#include "auxl/core/finite.hpp"
 #include "auxl/core/rng.hpp"
 #include "auxl/data/batcher.hpp"
 #include "auxl/data/dataset.hpp"
@@ -659,6 +660,7 @@ private:
     // or, when skipping, returns false.
     bool inputs_finite(const T* x, std::size_t rows, const char* what) const {
         const std::size_t F = Model::input_size;
+        if (all_finite(x, rows * F)) return true;  // the vectorised scan; the loop below finds the bad value
         for (std::size_t i = 0; i < rows * F; ++i) {
             if (std::isfinite(x[i])) continue;
             if (skipping()) return false;
@@ -754,6 +756,7 @@ private:
     }
 
     bool check_finite_gradient() const {
+        if (all_finite(grad_.data(), grad_.size())) return true;  // the vectorised scan; the loop below names the tensor
         for (std::size_t i = 0; i < grad_.size(); ++i) {
             if (!std::isfinite(grad_[i])) {
                 if (skipping()) return false;
