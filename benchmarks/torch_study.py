@@ -14,10 +14,10 @@ Protocol (the demo's, examples/fashion_hierarchy.cpp): a stratified subset of th
 per seed; pixels in [0, 1]; torch.nn's default initialisation; SGD lr 0.05, momentum 0.9, weight
 decay 5e-4, cosine annealing per epoch to 0 over 20 epochs, batch 128 (last batch kept);
 auxiliary weight 1 (--aux-weight W: the weight sweep, written to
-OUT_DIR/sweep_<hierarchy>_<model>_n<N>_w<W>_torch as the demo's sweep), plain cross-entropy; every method of a seed starts from the same
-initialisation and sees the same batch order (module-aware, RL-AUX and DTG train on 95 % of the
-subset and keep 5 %, stratified by fine class, as their dev set, as auxl's trainer does; stl@dev
-is STL on that 95 % part, their fair baseline); scored on the full 10,000-image test set after
+OUT_DIR/sweep_<hierarchy>_<model>_n<N>_w<W>_torch as the demo's sweep), plain cross-entropy;
+every method of a seed starts from the same initialisation and sees the same batch order
+(module-aware, RL-AUX and DTG train on 95 % of the subset and keep 5 %, stratified by fine class,
+as their dev set, as auxl's trainer does; stl@dev is STL on that 95 % part, their fair baseline); scored on the full 10,000-image test set after
 the last epoch.  The subsets and initialisations are drawn by PyTorch/NumPy, not by auxl's
 generator, so the two libraries' runs are independent samples of the same protocol: compare
 them with unpaired standard errors.

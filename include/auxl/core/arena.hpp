@@ -156,8 +156,8 @@ public:
     }
 
     void zero() {
-        T* p = data();
         if (size_ == 0) return;
+        T* p = data();
         for_each_chunk(size_, [p](std::size_t begin, std::size_t end) { std::memset(p + begin, 0, (end - begin) * sizeof(T)); });
     }
 
