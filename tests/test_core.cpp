@@ -205,7 +205,7 @@ TEST_CASE("for_each_chunk covers every index once, with one or two threads, shor
                 CHECK(calls == 1);
                 CHECK(chunks[0] == std::pair<std::size_t, std::size_t>{0, n});
             }
-#if defined(AUXL_ELEMENTWISE_THREADS)  // Eigen backend with OpenMP: long buffers are split
+#if defined(AUXL_GEMM_TEAM)  // Eigen backend with OpenMP: long buffers are split
             if (threads == 2 && n >= 2 * parallel_grain) CHECK(calls == 2);
 #endif
         }

@@ -17,7 +17,7 @@
 
 #if defined(AUXL_GEMM_EIGEN) && defined(_OPENMP)
 #include <omp.h>
-#define AUXL_ELEMENTWISE_THREADS 1
+#define AUXL_GEMM_TEAM 1  // work may run on the GEMM threads' OpenMP team (also conv2d's samples)
 #endif
 
 namespace auxl {
@@ -30,7 +30,7 @@ inline constexpr std::size_t parallel_grain = std::size_t{1} << 15;
 /// n >= 2 * parallel_grain and the build can thread, else f(0, n) on the calling thread.
 template <class F>
 void for_each_chunk(std::size_t n, F&& f) {
-#if defined(AUXL_ELEMENTWISE_THREADS)
+#if defined(AUXL_GEMM_TEAM)
     const int threads = gemm_threads();
     if (threads > 1 && n >= 2 * parallel_grain && !omp_in_parallel()) {
 #pragma omp parallel num_threads(threads)

@@ -22,12 +22,8 @@
 #include <vector>
 
 #include "auxl/core/blas.hpp"
+#include "auxl/core/parallel.hpp"  // AUXL_GEMM_TEAM: the build can run work on the GEMM threads
 #include "auxl/nn/context.hpp"
-
-#if defined(AUXL_GEMM_EIGEN) && defined(_OPENMP)
-#include <omp.h>
-#define AUXL_CONV_SAMPLE_THREADS 1
-#endif
 
 namespace auxl::nn {
 
@@ -207,7 +203,7 @@ struct conv2d {
         // Workers for a batch: the GEMM thread count with the Eigen backend and OpenMP, capped by
         // the batch; otherwise one.
         static std::size_t workers(std::size_t batch) {
-#if defined(AUXL_CONV_SAMPLE_THREADS)
+#if defined(AUXL_GEMM_TEAM)
             return std::max<std::size_t>(1, std::min<std::size_t>(batch, std::size_t(std::max(1, gemm_threads()))));
 #else
             (void)batch;
@@ -234,7 +230,7 @@ struct conv2d {
         void for_each_sample(std::size_t batch, F&& f) {
             const std::size_t count = workers(batch);
             workspace(count);
-#if defined(AUXL_CONV_SAMPLE_THREADS)
+#if defined(AUXL_GEMM_TEAM)
             if (count > 1) {
 #pragma omp parallel num_threads(int(count))
                 {
