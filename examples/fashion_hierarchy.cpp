@@ -47,6 +47,7 @@ struct config {
     std::vector<std::string> methods = {"stl", "stl@dev", "human+equal", "human+cosine", "maxl+equal", "rl_aux_w+equal", "dtg"};
     bool unhelpful = false;         // add the unhelpful-manual-task scenario: random+equal, dtg+random
     std::size_t dtg_upper_every = 1;
+    bool dtg_follow_schedule = false;  // DTG's generator rates anneal with the network's
     double aux_weight = 1.0;
     double lr = 0.05;
     std::size_t batch = 128;
@@ -81,6 +82,8 @@ void usage() {
                  "  --unhelpful        add the unhelpful-manual-task scenario: the manual auxiliary task is a\n"
                  "                     fixed random label per example; compares random+equal and dtg+random\n"
                  "  --dtg-upper-every N  DTG's lower steps per upper step (default 1: strict alternation)\n"
+                 "  --dtg-follow-schedule  DTG's generator rates anneal with the network's cosine schedule\n"
+                 "                     (default: constant, as in the reference code)\n"
                  "                     MAXL and RL-AUX use 10 auxiliary classes: psi = 10 / primary classes.\n"
                  "                     RL-AUX, DTG and module_aware hold out 5% of the training subset as a dev\n"
                  "                     set; their rows also show the difference to stl@dev when it ran.\n"
@@ -154,6 +157,7 @@ config parse(int argc, char** argv) {
         else if (a == "--focal") c.focal = number(i);
         else if (a == "--unhelpful") c.unhelpful = true;
         else if (a == "--dtg-upper-every") c.dtg_upper_every = std::size_t(number(i));
+        else if (a == "--dtg-follow-schedule") c.dtg_follow_schedule = true;
         else if (a == "--rl-schedule") {
             const std::string v = value(i);
             if (v == "single") c.rl_schedule = gen::rl_schedule::single_pass;
@@ -238,6 +242,7 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             const optim::sgd<float> sgd({.learning_rate = c.lr, .momentum = 0.9, .weight_decay = 5e-4});
             gen::dtg_options dtg;
             dtg.upper_every = c.dtg_upper_every;
+            dtg.follow_network_schedule = c.dtg_follow_schedule;
             run_result r;
             // stl@dev: STL on exactly the part the dev-set methods train on (same seed, same split).
             const bool on_dev_part = method == "stl@dev";

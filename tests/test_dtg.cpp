@@ -302,6 +302,76 @@ TEST_CASE("DTG trains end to end, reports its metrics and resumes from a checkpo
                       dtg_random::feature_network::parameter_count * sizeof(float)) == 0);
 }
 
+TEST_CASE("DTG's generator rates follow the network's schedule when asked, and only then") {
+    const auto data = testing::blobs(200, 2);
+    using T = trainer<model_type, dtg_random, weight::equal, sgd>;
+    auto make = [&](bool follow, lr_schedule schedule) {
+        gen::dtg_options o;
+        o.generator_lr = 2e-3;
+        o.manual_weight_lr = 1e-2;
+        o.follow_network_schedule = follow;
+        auto to = opts(5);
+        to.schedule = schedule;
+        return T(parity, dtg_random{o}, weight::equal{}, sgd({.learning_rate = 0.02, .momentum = 0.9}), to);
+    };
+    auto same_bits = [](const auto& a, const auto& b) {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+    };
+    SUBCASE("a constant schedule changes nothing: the factor is exactly 1") {
+        auto plain = make(false, optim::constant_lr{});
+        auto follow = make(true, optim::constant_lr{});
+        plain.fit(data, {.epochs = 2});
+        follow.fit(data, {.epochs = 2});
+        CHECK(follow.generator().generator_learning_rate() == 2e-3);
+        CHECK(same_bits(plain.generator().feature_generator().parameters(), follow.generator().feature_generator().parameters()));
+        CHECK(same_bits(plain.model().parameters(), follow.model().parameters()));
+    }
+    SUBCASE("the rates take the network's factor; at a zero network rate the generators stop") {
+        // step_lr every epoch with γ = 0.25: factor 1, then 0.25 in epoch 2.
+        auto follow = make(true, optim::step_lr{.every = 1, .gamma = 0.25});
+        follow.fit(data, {.epochs = 2});
+        CHECK(follow.generator().generator_learning_rate() == doctest::Approx(2e-3 * 0.25).epsilon(1e-12));
+        auto plain = make(false, optim::step_lr{.every = 1, .gamma = 0.25});
+        plain.fit(data, {.epochs = 2});
+        CHECK(plain.generator().generator_learning_rate() == 2e-3);
+        // γ = 0: the network's rate is 0 from epoch 2 on.  Following it, φ and ω stay where
+        // epoch 1 left them; with constant rates the regulariser and the hypergradient still move φ.
+        auto frozen = make(true, optim::step_lr{.every = 1, .gamma = 0.0});
+        auto moving = make(false, optim::step_lr{.every = 1, .gamma = 0.0});
+        frozen.fit(data, {.epochs = 1});
+        moving.fit(data, {.epochs = 1});
+        const auto phi_f = frozen.generator().feature_generator().parameters();
+        const auto phi_l = frozen.generator().label_generator().parameters();
+        const float omega = frozen.generator().manual_weight(0);
+        REQUIRE(same_bits(phi_f, moving.generator().feature_generator().parameters()));  // epoch 1 is the same
+        frozen.fit(data, {.epochs = 3});
+        moving.fit(data, {.epochs = 3});
+        CHECK(frozen.generator().generator_learning_rate() == 0.0);
+        CHECK(same_bits(phi_f, frozen.generator().feature_generator().parameters()));
+        CHECK(same_bits(phi_l, frozen.generator().label_generator().parameters()));
+        CHECK(frozen.generator().manual_weight(0) == omega);
+        CHECK_FALSE(same_bits(phi_f, moving.generator().feature_generator().parameters()));
+    }
+    SUBCASE("resuming mid-schedule from a checkpoint gives the same bits") {
+        testing::temp_dir dir;
+        const lr_schedule schedule = optim::cosine_lr{.total = 3};
+        auto straight = make(true, schedule);
+        straight.fit(data, {.epochs = 3});
+        auto first = make(true, schedule);
+        struct stop_at_9 {
+            bool on_step_end(const train::step_report& r) { return r.step == 9; }
+        };
+        first.fit(data, {.epochs = 3}, stop_at_9{});
+        first.save_checkpoint(dir / "dtg_follow.ckpt");
+        auto resumed = make(true, schedule);
+        resumed.load_checkpoint(dir / "dtg_follow.ckpt");
+        resumed.fit(data, {.epochs = 3});
+        CHECK(resumed.generator().generator_learning_rate() == straight.generator().generator_learning_rate());
+        CHECK(same_bits(resumed.generator().feature_generator().parameters(), straight.generator().feature_generator().parameters()));
+        CHECK(same_bits(resumed.model().parameters(), straight.model().parameters()));
+    }
+}
+
 TEST_CASE("gen::random_labels gives each dataset row one fixed label, spread over the classes") {
     gen::random_labels g;
     train::generator_setup setup;

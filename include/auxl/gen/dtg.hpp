@@ -31,7 +31,8 @@
 //                      target coefficients) at θ ± εs, then one backward through G_l and G_f
 //                      (§8.6).  R = λ_f mean‖x̃ − x‖²/F + λ_l Σ_a ȳ_a log ȳ_a (stay near the source
 //                      example; spread the batch's labels) — the paper's formula is unknown.
-//                      Clipped to `clip` (joint norm), then Adam on φ and ω.
+//                      Clipped to `clip` (joint norm), then Adam on φ and ω, at constant rates
+//                      or (follow_network_schedule) annealed by the network's schedule.
 //
 // Cost per step: the generated head's extra forward and backward, the generators' forward; per
 // upper step ≈ 12 network passes (dev gradient, 3 HVPs of L_T = 4 passes each on batch and
@@ -79,6 +80,12 @@ struct dtg_options {
     double clip = 10.0;                   ///< joint norm of the upper gradient (φ and ω)
     double generator_lr = 1e-3;           ///< Adam on φ_f, φ_l
     double manual_weight_lr = 1e-3;       ///< Adam on ω
+    /// Scale both rates by the network's schedule (its current rate over its initial rate), so the
+    /// generators settle as the network's rate anneals.  Off by default: the reference code keeps
+    /// the rates constant.  Why it exists: with a constant rate the feature generator can still
+    /// drift late in a cosine schedule, when the network no longer adapts to what it generates
+    /// (README, "Results": the DTG paragraph, with the A/B of this option).
+    bool follow_network_schedule = false;
     bool learn_manual_weights = true;     ///< false: manual tasks keep weight 1 (Equal)
     double distance_weight = 1.0;         ///< λ_f of mean ‖x̃ − x‖² / F
     double entropy_weight = 0.2;          ///< λ_l of the batch-entropy regulariser (MAXL's 0.2)
@@ -217,6 +224,7 @@ public:
     template <class Trainer>
     void upper_step(Trainer& trainer, const train::batch<T>& b) {
         compute_upper_gradient(trainer, b);
+        if (options_.follow_network_schedule) follow_schedule(trainer);
         feature_opt_.step(features_.parameters(), feature_grad_);
         label_opt_.step(labels_.parameters(), label_grad_);
         if (manual_tasks > 0 && options_.learn_manual_weights) omega_opt_.step(omega_, omega_grad_);
@@ -282,7 +290,26 @@ public:
         }
     }
 
+    /// Sets the generators' and ω's Adam rates to their option values times the network's
+    /// annealing factor (current rate / initial rate).
+    template <class Trainer>
+    void follow_schedule(Trainer& trainer) {
+        const double base = trainer.base_learning_rate();
+        const double factor = base > 0 ? trainer.optimizer().learning_rate() / base : 1.0;
+        if (!std::isfinite(factor) || factor < 0) {
+            raise<numeric_error>("auxl::gen::dtg: the network's learning-rate factor is ", factor, " (rate ",
+                                 trainer.optimizer().learning_rate(), ", initial ", base, ")");
+        }
+        feature_opt_.set_learning_rate(options_.generator_lr * factor);
+        label_opt_.set_learning_rate(options_.generator_lr * factor);
+        omega_opt_.set_learning_rate(options_.manual_weight_lr * factor);
+    }
+
     // ---- inspection --------------------------------------------------------------------------
+
+    /// The generators' current Adam rate (generator_lr, times the schedule's factor when
+    /// follow_network_schedule is on).
+    double generator_learning_rate() const { return feature_opt_.learning_rate(); }
 
     feature_network& feature_generator() { return features_; }
     label_network& label_generator() { return labels_; }

@@ -237,6 +237,9 @@ public:
     Generator& generator() { return generator_; }
     Weighting& rule() { return rule_; }
     Optimizer& optimizer() { return optimizer_; }
+    /// The optimizer's rate before any schedule: optimizer().learning_rate() / base_learning_rate()
+    /// is how far the schedule has annealed it (generators that follow the schedule use this).
+    double base_learning_rate() const { return base_lr_; }
     /// The gradient reducer: generators and rules with meta-gradients on the step's batch average
     /// them across processes through it (a no-op for the default dist::local).
     Reducer& reducer() { return reducer_; }
