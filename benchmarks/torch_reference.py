@@ -116,11 +116,13 @@ def soft_cross_entropy(logits, targets):
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
-def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_weight=1.0, dev=None):
+def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_weight=1.0, dev=None,
+              dtg_follow_schedule=False):
     """(net, opt, step) for one composition; step(x, y, fine) is one training step.  Lookahead
     steps use the optimizer's current learning rate, so a schedule on `opt` applies to them.
     dev: a DevRows for the methods that need a dev set (module-aware, RL-AUX, DTG); None makes
-    the first batch a step sees the dev set (timing)."""
+    the first batch a step sees the dev set (timing).  dtg_follow_schedule: DTG's generator rates
+    take the network's schedule factor (current lr / lr), as auxl's follow_network_schedule."""
     net = MultiTask(model, primary_classes, generated_head=method == "dtg")
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     trunk_params = list(net.trunk.parameters())
@@ -300,7 +302,8 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
         return net, opt, rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights=method == "rl_aux_w+equal")
 
     if method == "dtg":
-        return net, opt, dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows, current_lr)
+        return net, opt, dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows, current_lr,
+                                  follow_schedule=dtg_follow_schedule, base_lr=lr)
 
     raise SystemExit(f"torch_reference: unknown method {method!r}")
 
@@ -410,7 +413,8 @@ def rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights):
     return step
 
 
-def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows, current_lr):
+def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows, current_lr, follow_schedule=False,
+             base_lr=None):
     """DTG-style generation (auxl's gen::dtg with its defaults; the manual task is the human fine
     labels).  Generators: x~ = x + G_f([x; onehot(y)]) (one hidden layer of 128, last layer zero
     at the start), y~ = blocksoftmax_y(G_l(x~)) (one hidden layer of 128).  Lower step:
@@ -418,7 +422,8 @@ def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows,
     step after every lower step, on the same batch: v = grad L_pri on 256 dev rows, s = sum_{j<=3}
     (I - alpha H)^j v with H = Hessian of L_T + wd (exact double-backward HVPs), grad_phi =
     -alpha grad_phi <s, grad_theta L_T> + grad_phi R, R = mean |x~ - x|^2 + 0.2 sum ybar log ybar,
-    grad_omega likewise; joint norm clip 10; Adam 1e-3 on G_f, G_l and omega."""
+    grad_omega likewise; joint norm clip 10; Adam 1e-3 on G_f, G_l and omega (times current_lr() /
+    base_lr when follow_schedule)."""
     features = 784
     g_feat = nn.Sequential(nn.Linear(features + primary_classes, 128), nn.ReLU(), nn.Linear(128, features))
     g_label = nn.Sequential(nn.Linear(features, 128), nn.ReLU(), nn.Linear(128, AUX))
@@ -470,6 +475,8 @@ def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows,
         for p, g in zip(upper_params, grads):
             p.grad = g * scale
         for o in upper_opts:
+            if follow_schedule:
+                o.param_groups[0]["lr"] = 1e-3 * alpha / base_lr
             o.step()
     step.generators = (g_feat, g_label, omega)  # for tests and diagnostics
     return step

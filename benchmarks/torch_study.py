@@ -105,7 +105,8 @@ def dev_split(fine, fraction, gen):
     return np.concatenate(kept), np.concatenate(held)
 
 
-def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, aux_weight):
+def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, aux_weight,
+              dtg_follow_schedule=False):
     to_primary = torch.tensor(HIERARCHIES[hierarchy])
     dev = None
     if method in NEEDS_DEV or method == STL_DEV:
@@ -117,7 +118,7 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
         x, fine = x[kept], fine[kept]
     torch.manual_seed(seed)  # the same initialisation for every method of this seed
     net, opt, step = make_step("stl" if method == STL_DEV else method, model, primary_classes=len(set(HIERARCHIES[hierarchy])), lr=lr,
-                               weight_decay=5e-4, aux_weight=aux_weight, dev=dev)
+                               weight_decay=5e-4, aux_weight=aux_weight, dev=dev, dtg_follow_schedule=dtg_follow_schedule)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
     order = torch.Generator().manual_seed(seed)  # the same batch order for every method
     y = to_primary[fine]
@@ -220,6 +221,8 @@ def main():
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--aux-weight", type=float, default=1.0,
                     help="auxiliary weight lambda; other than 1 writes sweep_<h>_<model>_n<N>_w<W>_torch")
+    ap.add_argument("--dtg-follow-schedule", action="store_true",
+                    help="DTG's generator rates anneal with the network's (the demo's --dtg-follow-schedule)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data", default=os.environ.get("AUXL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     a = ap.parse_args()
@@ -237,10 +240,14 @@ def main():
     if not (math.isfinite(a.aux_weight) and a.aux_weight >= 0):
         raise SystemExit(f"torch_study: --aux-weight {a.aux_weight} is not a finite weight >= 0")
 
+    # --dtg-follow-schedule runs a variant of DTG: its directories are tagged so that
+    # scripts/make_results.py never mixes them into the study's dtg rows.
+    variant = "_dtgfollow" if a.dtg_follow_schedule else ""
+
     def directory_of(model, hierarchy, n):
         if a.aux_weight != 1.0:
-            return os.path.join(a.out, f"sweep_{hierarchy}_{model}_n{n}_w{a.aux_weight:g}{a.suffix}_torch")
-        return os.path.join(a.out, f"{hierarchy}_{model}_n{n}{a.suffix}_torch")
+            return os.path.join(a.out, f"sweep_{hierarchy}_{model}_n{n}_w{a.aux_weight:g}{variant}{a.suffix}_torch")
+        return os.path.join(a.out, f"{hierarchy}_{model}_n{n}{variant}{a.suffix}_torch")
 
     # The finished settings --add extends are read (and checked) before anything is trained.
     finished = {}
@@ -272,7 +279,8 @@ def main():
             rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
             x, fine = train_x[rows], train_fine[rows]
             for m in todo:
-                r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.aux_weight)
+                r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.aux_weight,
+                              a.dtg_follow_schedule)
                 r["seed"] = seed
                 runs[m].append(r)
                 print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"

@@ -2,7 +2,8 @@
 """benchmarks/torch_reference.py, the PyTorch side of the side-by-side benchmark and of the
 accuracy study: every method runs, stays finite and learns a small separable problem (the
 primary loss on the training batch falls to under half its start within 60 steps); RL-AUX
-updates its policy after a rollout, DTG its generators and the manual task's weight.
+updates its policy after a rollout, DTG its generators and the manual task's weight; DTG's
+generators follow the network's rate when asked (dtg_follow_schedule).
 Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
 import os
 import sys
@@ -55,6 +56,30 @@ for method in METHODS:
     print(f"{method:20} {'ok  ' if ok else 'FAIL'} {detail}")
     if not ok:
         failures.append(method)
+
+# dtg_follow_schedule: the generators' Adam rates take the network's factor (current / initial lr).
+# With the network's rate set to 0 after 10 steps, the generators and omega stop moving when they
+# follow it, and keep moving (regulariser, hypergradient) when they do not.
+def generators_after_zero_rate(follow):
+    torch.manual_seed(1)
+    net, opt, step = make_step("dtg", "mlp", primary_classes=5, lr=0.01, dev=dev, dtg_follow_schedule=follow)
+    for _ in range(10):
+        step(x, y, fine)
+    g_feat, g_label, omega = step.generators
+    frozen = [p.detach().clone() for p in list(g_feat.parameters()) + list(g_label.parameters()) + [omega]]
+    opt.param_groups[0]["lr"] = 0.0
+    for _ in range(5):
+        step(x, y, fine)
+    now = list(g_feat.parameters()) + list(g_label.parameters()) + [omega]
+    return max((p - b).abs().max().item() for p, b in zip(now, frozen))
+
+
+moved_following, moved_constant = generators_after_zero_rate(True), generators_after_zero_rate(False)
+ok = moved_following == 0.0 and moved_constant > 0
+print(f"{'dtg follow schedule':20} {'ok  ' if ok else 'FAIL'} at network lr 0 the generators moved by "
+      f"{moved_following:.2e} following it, {moved_constant:.2e} with constant rates")
+if not ok:
+    failures.append("dtg follow schedule")
 if failures:
     sys.exit(f"torch_reference: {', '.join(failures)} failed")
 print(f"{len(METHODS)} of {len(METHODS)} PyTorch reference methods run, stay finite and learn")
