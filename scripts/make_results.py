@@ -268,6 +268,10 @@ def write_report(args):
     for entry in sorted(os.listdir(args.study)):
         path = os.path.join(args.study, entry)
         m, s, t, x = SETTING.match(entry), SWEEP.match(entry), TORCH.match(entry), EXTRA.match(entry)
+        if os.path.isdir(path) and not (m or s or t or x):
+            # e.g. a variant's runs (torch_study --dtg-follow-schedule: *_dtgfollow_torch): never
+            # pooled into the study's rows, but say so rather than drop them silently.
+            print(f"make_results: {path} is not named as a study setting; left out", file=sys.stderr)
         if (m or t or x) and os.path.isdir(path):
             g = (m or t or x).groups()
             library = "torch" if t or (x and g[3]) else "auxl"

@@ -4,6 +4,7 @@ study directories.  Every bad file must stop the reader with a StudyCsvError nam
 what is wrong; make_results must exit with that message and leave the previous report untouched.
 Standard library only (make_results runs with --no-plots, so matplotlib is not needed)."""
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,9 +134,16 @@ with tempfile.TemporaryDirectory() as d:
     sweep = os.path.join(study, "sweep_half2_mlp_n300_w2")
     write(sweep, "summary_half2_mlp.csv", SUMMARY.replace("0.5,0.1,", "0.7,0.2,"))
     write(os.path.join(study, "sweep_half2_mlp_n300_w2_torch"), "summary_half2_mlp.csv", SUMMARY.replace("0.5,0.1,", "-0.2,0.3,"))
+    # A variant's runs (torch_study --dtg-follow-schedule) must stay out of the setting's rows: if
+    # they were pooled, their different seed-3 STL would stop make_results as a clash.
+    variant = os.path.join(study, "half2_mlp_n300_dtgfollow_torch")
+    write(variant, "summary_half2_mlp.csv", SUMMARY)
+    write(variant, "runs_half2_mlp.csv", RUNS.replace("stl,3,90.5", "stl,3,77.0"))
     command = [sys.executable, os.path.join(ROOT, "scripts", "make_results.py"), study, "--docs", docs, "--no-plots"]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    assert "half2_mlp_n300_dtgfollow_torch is not named as a study setting; left out" in done.stderr, done.stderr
+    shutil.rmtree(variant)
     report = open(os.path.join(docs, "RESULTS.md")).read()
     for expected in ("| human+equal (seeds 3) | 90.50 ± 0.40 | +0.50 ± 0.10 |",  # the summary's row
                      "| method | library | λ = 1 | λ = 2 |",  # the sweep: λ = 1 from the main setting
