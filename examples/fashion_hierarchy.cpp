@@ -324,6 +324,11 @@ int main(int argc, char** argv) {
                     c.hierarchy.c_str(), h.primary_classes(), c.model == "mlp" ? "MLP 784-256-128" : "CNN c32-p-c64-p-d128",
                     c.train_size, c.epochs, c.seeds, c.lr, c.batch, c.aux_weight, c.focal, c.standardize ? "standardised" : "[0, 1]");
         std::printf("GEMM: %s, %d threads\n", gemm_backend().c_str(), gemm_threads());
+        // The run's record names the DTG variant, so an A/B's two logs differ where the runs did.
+        if (std::any_of(c.methods.begin(), c.methods.end(), [](const std::string& m) { return m.rfind("dtg", 0) == 0; })) {
+            std::printf("DTG: upper step every %zu lower steps; generator rates %s\n", c.dtg_upper_every,
+                        c.dtg_follow_schedule ? "follow the network's schedule" : "constant (Adam 1e-3)");
+        }
         std::map<std::string, std::vector<run_result>> results;
         const bool two = h.primary_classes() == 2, five = h.primary_classes() == 5;
         if (!two && !five) raise<config_error>("fashion_hierarchy: primary tasks of 2 or 5 classes are compiled in");
