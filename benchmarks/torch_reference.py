@@ -432,8 +432,9 @@ def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows,
         g_feat[2].bias.zero_()
     omega = torch.ones(1, requires_grad=True)
     upper_params = list(g_feat.parameters()) + list(g_label.parameters()) + [omega]
-    upper_opts = [torch.optim.Adam(list(g_feat.parameters()), lr=1e-3), torch.optim.Adam(list(g_label.parameters()), lr=1e-3),
-                  torch.optim.Adam([omega], lr=1e-3)]
+    generator_lr = 1e-3  # auxl's dtg_options::generator_lr and manual_weight_lr
+    upper_opts = [torch.optim.Adam(list(g_feat.parameters()), lr=generator_lr),
+                  torch.optim.Adam(list(g_label.parameters()), lr=generator_lr), torch.optim.Adam([omega], lr=generator_lr)]
     theta = list(net.parameters())
 
     def generate(x, y):
@@ -476,7 +477,7 @@ def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows,
             p.grad = g * scale
         for o in upper_opts:
             if follow_schedule:
-                o.param_groups[0]["lr"] = 1e-3 * alpha / base_lr
+                o.param_groups[0]["lr"] = generator_lr * alpha / base_lr
             o.step()
     step.generators = (g_feat, g_label, omega)  # for tests and diagnostics
     return step
