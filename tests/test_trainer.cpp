@@ -3,8 +3,10 @@
 // divergence is caught, and runtime selection by name works.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "auxl/auxl.hpp"
@@ -268,4 +270,36 @@ TEST_CASE("the same seed gives bitwise the same trained parameters") {
     a.fit(data, {.epochs = 3});
     b.fit(data, {.epochs = 3});
     CHECK(std::memcmp(a.model().parameters().data(), b.model().parameters().data(), model_type::parameter_count * sizeof(float)) == 0);
+}
+
+namespace {
+// The human generator plus an exploration pass and a per-epoch pass that each take at least
+// `pause` of wall time: the trainer must count both as training time.
+struct slow_extra_passes : gen::human_hierarchy {
+    static constexpr std::chrono::milliseconds pause{30};
+    bool wants_exploration_pass() const { return true; }
+    void set_exploring(bool on) {
+        if (on) std::this_thread::sleep_for(pause);
+        exploring = on;
+    }
+    template <class Trainer, class T>
+    void after_epoch(Trainer&, const data::dataset<T>&) {
+        std::this_thread::sleep_for(pause);
+        ++epoch_passes;
+    }
+    bool exploring = false;
+    int epoch_passes = 0;
+};
+}  // namespace
+
+TEST_CASE("training time counts the exploration pass and the generator's per-epoch pass") {
+    // Lower bounds only (a sleep lasts at least its duration), so this holds on any machine.
+    const auto data = testing::blobs(96, 1);
+    trainer<model_type, slow_extra_passes, weight::equal, sgd> t(parity, {}, weight::equal{}, make_sgd(), opts(1));
+    const auto report = t.fit(data, {.epochs = 2});
+    const double pause = std::chrono::duration<double>(slow_extra_passes::pause).count();
+    CHECK(t.generator().epoch_passes == 2);
+    CHECK(t.steps_done() == 6);  // the exploration pass's steps are not counted as steps
+    CHECK(report.epoch_seconds >= 2 * pause);
+    CHECK(t.training_seconds() >= 4 * pause);
 }

@@ -309,7 +309,9 @@ public:
     /// Pass options that reuse the dropout masks of the current step (perturbed passes).
     nn::pass_options reuse_masks() { return nn::pass_options{true, &dropout_rng_, true}; }
 
-    /// Wall time spent in fit()'s training steps (evaluation excluded), over this trainer's life.
+    /// Wall time spent training in fit() over this trainer's life: the steps, an exploration pass
+    /// (two-pass RL-AUX) and a generator's per-epoch pass (per-epoch MAXL); evaluation and
+    /// callbacks' own work at epoch end are excluded.
     double training_seconds() const { return training_seconds_; }
     /// Per-task losses of the last step (NaN for a task without targets).
     std::span<const double> last_losses() const { return losses_; }
@@ -420,12 +422,14 @@ public:
         while (epoch_ < fit.epochs && !stop) {
             const double lr = std::visit([&](const auto& s) { return s(base_lr_, epoch_); }, options_.schedule);
             optimizer_.set_learning_rate(lr);
+            // Training time counts every pass that trains something: the exploration pass and a
+            // generator's per-epoch pass too, so two-pass RL-AUX and per-epoch MAXL report their cost.
+            const auto epoch_start = std::chrono::steady_clock::now();
             if (!batcher_.epoch_started()) {
                 batcher_.start_epoch(order_rng_);
                 reset_epoch_accumulators();
                 run_exploration_pass(train_set);
             }
-            const auto epoch_start = std::chrono::steady_clock::now();
             while (!batcher_.epoch_done() && !stop) {
                 const auto rows = shard_of(batcher_.next());
                 if (rows.empty()) continue;  // a last global batch smaller than the process count
@@ -436,11 +440,13 @@ public:
                 step_report.steps_per_epoch = batcher_.batches_per_epoch();
                 ((stop = call_step_end(callbacks, step_report) || stop), ...);
             }
+            if (batcher_.epoch_done()) {
+                if constexpr (requires { generator_.after_epoch(*this, train_set); }) generator_.after_epoch(*this, train_set);
+            }
             const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
             epoch_seconds_ += spent;
             training_seconds_ += spent;
             if (!batcher_.epoch_done()) break;  // stopped by a callback mid-epoch; fit() again resumes here
-            if constexpr (requires { generator_.after_epoch(*this, train_set); }) generator_.after_epoch(*this, train_set);
             ++epoch_;
             batcher_.restore({}, 0);
             check_replicas_agree("after an epoch");
