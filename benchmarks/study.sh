@@ -7,12 +7,13 @@
 # grid: 'small'  (default) half2, parity2, super5 x 300, 1000, 6000 examples x MLP x stl,
 #                human+equal, human+cosine, maxl+equal x 3 seeds; sweep of the human+equal and
 #                human+cosine weight (0.25 ... 8) on half2, 1000 examples, 3 seeds
-#       'report' the committed docs/study: 'small', plus every method (and stl@dev) at 300 and
-#                1000 examples and, for half2, 6000; the four methods at 60,000 examples (half2,
-#                super5) and with the CNN at 300 and 1000; super5 at 300 with 8 seeds; the weight
-#                sweep also with the CNN (half2, 300 examples); 1 OpenBLAS thread per run (about
-#                7 hours on one core; `benchmarks/torch_study.py OUT --grid report` on the other
-#                gives the PyTorch side)
+#       'report' the committed docs/study: every method (and stl@dev) with the MLP at 300, 1000
+#                and 6000 examples and with the CNN at 300; the four methods with the MLP at
+#                60,000 examples and with the CNN at 1000; super5 at 300 with 8 seeds; the weight
+#                sweep also with the CNN (half2, 300 examples); 1 OpenBLAS thread per run (many
+#                hours on one core; `benchmarks/torch_study.py OUT --grid report` on the other
+#                gives the PyTorch side).  The extra-seed directories (_seeds*, _devseeds*) are
+#                separate commands, listed in docs/study/README.txt
 #       'full'   the issue's grid: 300, 1000, 6000, 60000 examples, MLP and CNN, every method,
 #                5 seeds (many hours on 2 cores)
 # Resumable: a setting whose summary CSV exists is skipped.  THREADS overrides the threads per run.
@@ -47,9 +48,10 @@ for hierarchy in half2 parity2 super5; do
             # super5 at 300 examples has 8 seeds: 3 left its dev-set methods' gains unclear
             if [ "$hierarchy" = super5 ]; then setting mlp super5 300 "$every" 8; else setting mlp "$hierarchy" 300 "$every"; fi
             setting mlp "$hierarchy" 1000 "$every"
-            if [ "$hierarchy" = half2 ]; then setting mlp half2 6000 "$every"; else setting mlp "$hierarchy" 6000 "$four"; fi
-            [ "$hierarchy" = parity2 ] || setting mlp "$hierarchy" 60000 "$four"
-            for n in 300 1000; do setting cnn "$hierarchy" "$n" "$four"; done ;;
+            setting mlp "$hierarchy" 6000 "$every"
+            setting mlp "$hierarchy" 60000 "$four"
+            setting cnn "$hierarchy" 300 "$every"
+            setting cnn "$hierarchy" 1000 "$four" ;;
         full) for model in mlp cnn; do for n in 300 1000 6000 60000; do setting "$model" "$hierarchy" "$n" all; done; done ;;
     esac
 done

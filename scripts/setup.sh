@@ -2,8 +2,10 @@
 # Installs the Debian 12 packages auxl needs to build, test and run its examples.
 # Idempotent: packages already present are skipped, so running it twice costs one dpkg query.
 # Works as root or through sudo.  Usage: scripts/setup.sh [--plots] [--torch]
-#   --plots  also installs matplotlib with pip (for scripts/plot_affinity.py); not needed to build or test.
-#   --torch  also installs Debian's python3-torch (for benchmarks/side_by_side.py); not needed to build or test.
+#   --plots  also installs matplotlib with pip (for scripts/make_results.py and plot_affinity.py);
+#            not needed to build or test.
+#   --torch  also installs Debian's python3-torch (for the PyTorch side: benchmarks/side_by_side.py,
+#            torch_study.py and the tests that check them, which skip without it); not needed to build.
 # Also installs the Conan 2 client with pip into .tools/venv (for the packaging test, which skips
 # without it); a failure there (no network) is a warning, not an error.
 set -eu
