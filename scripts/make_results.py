@@ -410,8 +410,9 @@ def write_report(args):
         out += ["## Time per epoch", "",
                 "auxl's seconds per training epoch (dev-set evaluation and test monitoring excluded as",
                 "the demo measures them), for each task and model at the size that ran the most methods",
-                "(the legend names it). The runs share the machine as the log above says: read ratios",
-                "within one setting, not across settings.", "",
+                "(the legend names it). Runs shared the cores and did not all run on one machine (the log",
+                "above says which, and which OpenBLAS kernel): read ratios within one setting, not across",
+                "settings.", "",
                 "![seconds per epoch](img/seconds_per_epoch.png)", ""]
 
     # Auxiliary-weight sweep, both libraries (PyTorch: torch_study.py --aux-weight).
