@@ -264,6 +264,7 @@ def write_report(args):
     os.makedirs(img, exist_ok=True)
 
     settings, sweeps, torch_runs = {}, {}, {}
+    extra_auxl = defaultdict(list)  # setting -> [(summary, curves)] of its auxl extra-seed directories
     per_seed = defaultdict(lambda: defaultdict(dict))  # (setting, library) -> method -> {seed: accuracy}
     for entry in sorted(os.listdir(args.study)):
         path = os.path.join(args.study, entry)
@@ -282,6 +283,8 @@ def write_report(args):
                     raise study_csv.StudyCsvError(f"{path}: {method} seed {clash[0]} is {seeds[clash[0]]} here, "
                                                   f"{pooled[clash[0]]} in another directory of this setting")
                 pooled.update(seeds)
+        if x and not g[3] and os.path.isdir(path):
+            extra_auxl[(g[0], g[1], int(g[2]))].append((read_summary(path) or {}, read_curves(path)))
         if t and os.path.isdir(path):
             summary = read_summary(path)
             if summary:
@@ -297,12 +300,20 @@ def write_report(args):
                         "torch" if s.group(5) else "auxl")] = summary
     if not settings:
         raise SystemExit(f"make_results: no finished setting in {args.study}")
-    # auxl's tables pool every seed a setting has too (timings stay the main run's).
-    for key, (summary, _) in settings.items():
+    # auxl's tables pool every seed a setting has too (timings stay the main run's). A method
+    # that only an extra-seed directory ran gets its pooled row, its timing and its curves from there.
+    for key, (summary, curves) in settings.items():
         for method, row in summary.items():
             pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
             if pooled and pooled["runs"] > int(row.get("runs") or 0):
                 row.update({k: v for k, v in pooled.items() if k != "diverged"})
+        for extra_summary, extra_curves in extra_auxl.get(key, []):
+            for method, extra_row in extra_summary.items():
+                pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
+                if method not in summary and pooled:
+                    summary[method] = dict(pooled, seconds_per_epoch=extra_row.get("seconds_per_epoch", ""))
+            for method, runs in extra_curves.items():
+                curves[method].extend(runs)
     header = open(os.path.join(args.study, "README.txt")).read().strip() if os.path.exists(
         os.path.join(args.study, "README.txt")) else ""
 

@@ -139,6 +139,12 @@ with tempfile.TemporaryDirectory() as d:
     variant = os.path.join(study, "half2_mlp_n300_dtgfollow_torch")
     write(variant, "summary_half2_mlp.csv", SUMMARY)
     write(variant, "runs_half2_mlp.csv", RUNS.replace("stl,3,90.5", "stl,3,77.0"))
+    # Extra seeds of the setting with a method its main run lacks (as super5_cnn_n1000_seeds4-6):
+    # STL pools to 5 seeds; dtg gets a row of its own, paired with STL's seeds 4-5, timed from there.
+    extra = os.path.join(study, "half2_mlp_n300_seeds4-5")
+    write(extra, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,2,0,90.1,0.14,0,0,0.07,9.0,,\n"
+          "dtg,2,0,90.8,0.28,0.7,0.3,0.55,60.0,,\n")
+    write(extra, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.0\nstl,5,90.2\ndtg,4,91.0\ndtg,5,90.6\n")
     command = [sys.executable, os.path.join(ROOT, "scripts", "make_results.py"), study, "--docs", docs, "--no-plots"]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -151,6 +157,8 @@ with tempfile.TemporaryDirectory() as d:
                      "| human+equal | PyTorch | +0.30 ± 0.20 | -0.20 ± 0.30 |",
                      # beside PyTorch, from the runs CSVs: gains paired by seed, their difference unpaired
                      "| +0.50 ± 0.06 | +0.30 ± 0.15 | +0.20 ± 0.16 |",
+                     "| stl (seeds 5) | 90.04 ± 0.36 | — | 0.07 |",  # seeds 1-3 and 4-5 pooled
+                     "| dtg (seeds 2) | 90.80 ± 0.28 | +0.70 ± 0.30 | 0.55 |",  # only in the extra directory
                      "a study made by test_study_csv.py"):
         assert expected in report, f"'{expected}' not in the report:\n{report}"
     assert "![" not in report, "--no-plots must not link images"
