@@ -419,11 +419,11 @@ def write_report(args):
         save_plot(fig, ax, os.path.join(img, "seconds_per_epoch.png"), None, "seconds per epoch", "time per epoch",
                   legend_size=7)
         out += ["## Time per epoch", "",
-                "auxl's seconds per training epoch (dev-set evaluation and test monitoring excluded as",
-                "the demo measures them), for each task and model at the size that ran the most methods",
-                "(the legend names it). Runs shared the cores and did not all run on one machine (the log",
-                "above says which, and which OpenBLAS kernel): read ratios within one setting, not across",
-                "settings.", "",
+                "auxl's seconds per training epoch (every training pass, the methods' own dev-batch and",
+                "reward passes included; test-set monitoring excluded), for each task and model at the size",
+                "that ran the most methods (the legend names it). Runs shared the cores and did not all run",
+                "on one machine (the log above says which, and which OpenBLAS kernel): read ratios within",
+                "one setting, not across settings.", "",
                 "![seconds per epoch](img/seconds_per_epoch.png)", ""]
 
     # Auxiliary-weight sweep, both libraries (PyTorch: torch_study.py --aux-weight).
