@@ -155,6 +155,20 @@ TEST_CASE("gemm honours BLAS semantics for beta and empty sums, on both backends
         CHECK(c == std::vector<float>(4, 0.0f));
     }
     CHECK(!gemm_backend().empty());
+#if defined(AUXL_GEMM_EIGEN)
+    // The widest instruction set the build targets must be named (Eigen's own string says "AVX"
+    // for an AVX2+FMA build).
+#if defined(__AVX512F__)
+    CHECK(gemm_backend().find("AVX-512") != std::string::npos);
+#elif defined(__AVX2__)
+    CHECK(gemm_backend().find("AVX2") != std::string::npos);
+#endif
+#if defined(__FMA__)
+    CHECK(gemm_backend().find("FMA") != std::string::npos);
+#endif
+#else
+    CHECK(gemm_backend().find("kernel ") != std::string::npos);
+#endif
     MESSAGE("GEMM backend: " << gemm_backend());
 }
 

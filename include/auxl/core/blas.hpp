@@ -126,8 +126,30 @@ inline int gemm_threads() {
 /// compiled for.
 inline std::string gemm_backend() {
 #if defined(AUXL_GEMM_EIGEN)
+    // Eigen's own SimdInstructionSetsInUse() says "AVX" for an AVX2+FMA build (it names AVX2 and
+    // FMA only beside AVX-512), which hides the difference that decides its GEMM speed; name the
+    // widest sets from Eigen's configuration macros instead.
+    std::string sets;
+    const auto add = [&sets](const char* name) { sets += sets.empty() ? name : std::string(", ") + name; };
+#if defined(EIGEN_VECTORIZE_AVX512)
+    add("AVX-512");
+#endif
+#if defined(EIGEN_VECTORIZE_AVX2)
+    add("AVX2");
+#elif defined(EIGEN_VECTORIZE_AVX)
+    add("AVX");
+#endif
+#if defined(EIGEN_VECTORIZE_FMA)
+    add("FMA");
+#endif
+#if defined(EIGEN_VECTORIZE_SSE4_2)
+    add("SSE4.2");
+#elif defined(EIGEN_VECTORIZE_SSE2)
+    add("SSE2");
+#endif
+    if (sets.empty()) sets = "no SIMD";
     return "Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
-           std::to_string(EIGEN_MINOR_VERSION) + " GEMM (" + Eigen::SimdInstructionSetsInUse() + ")";
+           std::to_string(EIGEN_MINOR_VERSION) + " GEMM (" + sets + ")";
 #else
     return std::string(openblas_get_config()) + ", kernel " + openblas_get_corename();
 #endif
