@@ -17,3 +17,6 @@ cmake_language(CALL ${_auxl_find} BLAS REQUIRED)
 cmake_language(CALL ${_auxl_find} xtensor-blas REQUIRED)
 cmake_language(CALL ${_auxl_find} Boost 1.74 REQUIRED)
 cmake_language(CALL ${_auxl_find} ZLIB REQUIRED)
+# std::thread: conv2d's sample workers on the OpenBLAS backend (core/worker_pool.hpp).
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+cmake_language(CALL ${_auxl_find} Threads REQUIRED)

@@ -34,33 +34,41 @@ void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::fre
 using namespace auxl;
 
 TEST_CASE("a training step with a CNN trunk, two heads, dropout and SGD allocates nothing after the first") {
-    using trunk = nn::sequential<nn::input<1, 12, 12>, nn::conv2d<4, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,
-                                 nn::flatten, nn::dense<16>, nn::relu, nn::dropout<>>;
-    using model_type = nn::multi_task<trunk, nn::head<nn::dense<3>>, nn::head<nn::dense<6>>>;
-    const std::size_t batch = 8;
-    model_type model(batch);
-    rng init(1, "init"), dropout(1, "dropout");
-    model.init(init);
-    std::vector<float> x(batch * 144, 0.5f), d0(batch * 3), d1(batch * 6);
-    std::vector<std::int32_t> y0(batch, 1), y1(batch, 4);
-    loss::softmax_cross_entropy<float> ce(2.0f);
-    optim::sgd<float> opt({.learning_rate = 0.01, .momentum = 0.9});
-    auto grad = model.make_arena();
-    auto direction = model.make_arena();
-    auto step = [&] {
-        model.forward(x.data(), batch, {true, &dropout, false});
-        ce.value_and_gradient(model.output(0), batch, 3, loss::hard_targets{y0.data()}, nullptr, d0.data());
-        ce.value_and_gradient(model.output(1), batch, 6, loss::hard_targets{y1.data()}, nullptr, d1.data());
-        grad.zero();
-        model.backward({d0.data(), d1.data()}, grad);
-        model.backward_head(0, d0.data(), grad);
-        model.tangent(&direction, x.data());
-        opt.step(model.parameters(), grad);
-    };
-    step();  // first step sizes the optimizer state and the tangent buffers
-    const std::size_t before = allocations.load();
-    for (int i = 0; i < 5; ++i) step();
-    CHECK(allocations.load() - before == 0);
+    // With one and two GEMM threads: with two, the convolution's samples run on two workers
+    // (core/parallel.hpp run_workers), whose threads must not be started per step.
+    const int threads_before = gemm_threads();
+    for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        set_gemm_threads(threads);
+        using trunk = nn::sequential<nn::input<1, 12, 12>, nn::conv2d<4, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,
+                                     nn::flatten, nn::dense<16>, nn::relu, nn::dropout<>>;
+        using model_type = nn::multi_task<trunk, nn::head<nn::dense<3>>, nn::head<nn::dense<6>>>;
+        const std::size_t batch = 8;
+        model_type model(batch);
+        rng init(1, "init"), dropout(1, "dropout");
+        model.init(init);
+        std::vector<float> x(batch * 144, 0.5f), d0(batch * 3), d1(batch * 6);
+        std::vector<std::int32_t> y0(batch, 1), y1(batch, 4);
+        loss::softmax_cross_entropy<float> ce(2.0f);
+        optim::sgd<float> opt({.learning_rate = 0.01, .momentum = 0.9});
+        auto grad = model.make_arena();
+        auto direction = model.make_arena();
+        auto step = [&] {
+            model.forward(x.data(), batch, {true, &dropout, false});
+            ce.value_and_gradient(model.output(0), batch, 3, loss::hard_targets{y0.data()}, nullptr, d0.data());
+            ce.value_and_gradient(model.output(1), batch, 6, loss::hard_targets{y1.data()}, nullptr, d1.data());
+            grad.zero();
+            model.backward({d0.data(), d1.data()}, grad);
+            model.backward_head(0, d0.data(), grad);
+            model.tangent(&direction, x.data());
+            opt.step(model.parameters(), grad);
+        };
+        step();  // first step sizes the optimizer state and the tangent buffers
+        const std::size_t before = allocations.load();
+        for (int i = 0; i < 5; ++i) step();
+        CHECK(allocations.load() - before == 0);
+    }
+    set_gemm_threads(threads_before);
 }
 
 TEST_CASE("the allocation counter sees ordinary allocations") {

@@ -3,12 +3,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -224,6 +227,81 @@ TEST_CASE("for_each_chunk covers every index once, with one or two threads, shor
 #endif
         }
     }
+    set_gemm_threads(threads_before);
+}
+
+TEST_CASE("run_workers runs every worker once, concurrently, restores the GEMM threads and passes exceptions on") {
+    const int threads_before = gemm_threads();
+    set_gemm_threads(2);
+    for (std::size_t count : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{5}}) {
+        std::vector<std::atomic<int>> hits(count);
+        std::atomic<std::size_t> team_seen{0};
+        std::atomic<int> inner_threads{0};
+        run_workers(count, [&](std::size_t t, std::size_t team) {
+            REQUIRE(t < team);
+            ++hits[t];
+            team_seen = team;
+            inner_threads = std::max(inner_threads.load(), gemm_threads());
+        });
+        const std::size_t team = team_seen.load();
+        CHECK(team >= 1);
+        CHECK(team <= count);
+        for (std::size_t t = 0; t < count; ++t) CHECK(hits[t] == (t < team ? 1 : 0));
+#if !defined(AUXL_GEMM_EIGEN)
+        CHECK(team == count);                       // the pool gives every worker a thread
+        if (count > 1) CHECK(inner_threads == 1);  // each worker's products are single-threaded
+#endif
+        CHECK(gemm_threads() == 2);
+    }
+    // Several workers really run at the same time: each waits until all have arrived.
+#if !defined(AUXL_GEMM_EIGEN) || defined(AUXL_GEMM_TEAM)
+    {
+        std::atomic<std::size_t> arrived{0};
+        std::atomic<bool> all_met{true};
+        run_workers(2, [&](std::size_t, std::size_t team) {
+            ++arrived;
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            while (arrived.load() < team)
+                if (std::chrono::steady_clock::now() > deadline) {
+                    all_met = false;
+                    return;
+                }
+        });
+        CHECK(all_met.load());
+    }
+#endif
+    // An exception from any worker reaches the caller, that of the lowest worker index first;
+    // the other workers still finish and the thread count is restored.
+    std::atomic<int> finished{0};
+    CHECK_THROWS_WITH_AS(run_workers(3,
+                                     [&](std::size_t t, std::size_t) {
+                                         if (t >= 1) throw std::runtime_error("worker " + std::to_string(t));
+                                         ++finished;
+                                     }),
+                         "worker 1", std::runtime_error);
+    CHECK(finished == 1);
+    CHECK(gemm_threads() == 2);
+    // A nested call (the pool is busy) runs its workers on the calling worker, in order; all its
+    // work is done (OpenMP may give a nested region a team of one).
+    std::atomic<int> inner_calls{0};
+    run_workers(2, [&](std::size_t, std::size_t) {
+        run_workers(3, [&](std::size_t t, std::size_t team) {  // 3 items split by the real team
+            for (std::size_t i = 3 * t / team; i < 3 * (t + 1) / team; ++i) ++inner_calls;
+        });
+    });
+    CHECK(inner_calls == 6);
+    CHECK(gemm_threads() == 2);
+    // Two application threads at once: both jobs complete, and the thread count ends as it began.
+    std::atomic<int> outer_calls{0};
+    {
+        std::vector<std::jthread> callers;
+        for (int c = 0; c < 2; ++c)
+            callers.emplace_back([&] {
+                for (int repeat = 0; repeat < 50; ++repeat) run_workers(2, [&](std::size_t, std::size_t) { ++outer_calls; });
+            });
+    }
+    CHECK(outer_calls == 2 * 50 * 2);
+    CHECK(gemm_threads() == 2);
     set_gemm_threads(threads_before);
 }
 

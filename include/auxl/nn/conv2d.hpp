@@ -10,11 +10,13 @@
 // Workspace: two (C·K·K) x (H'·W') buffers per worker; im2col is recomputed in backward rather
 // than stored for the whole batch (memory grows with one sample, not with the batch).
 //
-// Threads: with the Eigen GEMM backend and OpenMP, the samples of a batch are split among the
-// GEMM threads (contiguous blocks, one worker each), because one sample's products are too small
-// for Eigen to split profitably.  Weight gradients are summed per worker and then added in worker
-// order, so a given thread count always gives the same bits.  With OpenBLAS (which threads inside
-// each product) the samples run in order on one worker.
+// Threads: the samples of a batch are split among the GEMM threads (contiguous blocks, one worker
+// each, run_workers() in core/parallel.hpp), because one sample's products are too small for the
+// GEMM library to split profitably: Eigen's OpenMP team and OpenBLAS's pool both cost more than
+// they saved (OpenBLAS, SkylakeX kernel, c32 k5 layer forward+backward at batch 128: 10.1 ms with
+// one thread, 11.0 ms with two threads inside each product).  Weight gradients are summed per
+// worker and then added in worker order, so a given thread count always gives the same bits.
+// Without OpenMP on the Eigen backend the samples run in order on one worker.
 #pragma once
 
 #include <algorithm>
@@ -22,7 +24,7 @@
 #include <vector>
 
 #include "auxl/core/blas.hpp"
-#include "auxl/core/parallel.hpp"  // AUXL_GEMM_TEAM: the build can run work on the GEMM threads
+#include "auxl/core/parallel.hpp"  // run_workers: the samples on the GEMM threads
 #include "auxl/nn/context.hpp"
 
 namespace auxl::nn {
@@ -200,15 +202,9 @@ struct conv2d {
             std::vector<T> grad;             // this worker's weight and bias gradient (several workers only)
         };
 
-        // Workers for a batch: the GEMM thread count with the Eigen backend and OpenMP, capped by
-        // the batch; otherwise one.
+        // Workers for a batch: as many as the GEMM threads can run at once, capped by the batch.
         static std::size_t workers(std::size_t batch) {
-#if defined(AUXL_GEMM_TEAM)
-            return std::max<std::size_t>(1, std::min<std::size_t>(batch, std::size_t(std::max(1, gemm_threads()))));
-#else
-            (void)batch;
-            return 1;
-#endif
+            return std::max<std::size_t>(1, std::min(batch, worker_capacity()));
         }
 
         // Grows the per-worker buffers (only when the thread count grew since the last call).
@@ -225,25 +221,17 @@ struct conv2d {
         }
 
         // f(n, worker) for every sample n: contiguous blocks of samples per worker, in parallel
-        // when there are several (a GEMM inside an OpenMP team runs on its calling thread only).
+        // when there are several.
         template <class F>
         void for_each_sample(std::size_t batch, F&& f) {
             const std::size_t count = workers(batch);
             workspace(count);
-#if defined(AUXL_GEMM_TEAM)
-            if (count > 1) {
-#pragma omp parallel num_threads(int(count))
-                {
-                    // The team may be smaller than asked (nested regions, OMP_THREAD_LIMIT): split by
-                    // its real size; unused workers keep zero partial gradients.
-                    const auto t = std::size_t(omp_get_thread_num()), team = std::size_t(omp_get_num_threads());
-                    const std::size_t first = batch * t / team, last = batch * (t + 1) / team;
-                    for (std::size_t n = first; n < last; ++n) f(n, workers_[t]);
-                }
-                return;
-            }
-#endif
-            for (std::size_t n = 0; n < batch; ++n) f(n, workers_[0]);
+            run_workers(count, [&](std::size_t t, std::size_t team) {
+                // A smaller team than asked (nested OpenMP regions, OMP_THREAD_LIMIT) splits by its
+                // real size; unused workers keep zero partial gradients.
+                const std::size_t first = batch * t / team, last = batch * (t + 1) / team;
+                for (std::size_t n = first; n < last; ++n) f(n, workers_[t]);
+            });
         }
 
         std::vector<worker> workers_;
