@@ -1,5 +1,9 @@
 // Core pieces: version, arenas, rng streams, BLAS wrapper.
 #include <doctest/doctest.h>
+#if defined(__unix__)
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -304,6 +308,43 @@ TEST_CASE("run_workers runs every worker once, concurrently, restores the GEMM t
     CHECK(gemm_threads() == 2);
     set_gemm_threads(threads_before);
 }
+
+#if !defined(AUXL_GEMM_EIGEN) && defined(__unix__)
+// A process that forks after run_workers() started the pool (a data-loader or a launcher that
+// forks without exec) has in its child a copy of the pool whose threads do not exist there.  The
+// child's first job must start fresh threads, not wait forever for the missing ones.  (The Eigen
+// backend's OpenMP team has libgomp's own fork limits; this is the OpenBLAS backend's pool.)
+TEST_CASE("run_workers works in a child process forked after the pool started") {
+    const int threads_before = gemm_threads();
+    set_gemm_threads(2);
+    std::atomic<int> parent_calls{0};
+    run_workers(3, [&](std::size_t, std::size_t) { ++parent_calls; });  // starts the pool threads
+    REQUIRE(parent_calls == 3);
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        alarm(30);  // a hang kills the child with SIGALRM, which the parent reports
+        std::atomic<int> calls{0};
+        std::atomic<std::size_t> arrived{0};
+        for (int repeat = 0; repeat < 20; ++repeat)
+            run_workers(3, [&](std::size_t, std::size_t team) {
+                ++calls;
+                ++arrived;
+                while (arrived.load() < team * std::size_t(repeat + 1)) {}  // all three really run at once
+            });
+        _exit(calls == 3 * 20 && gemm_threads() == 2 ? 0 : 1);  // _exit: no doctest teardown in the child
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    INFO("child status " << status << std::string(WIFSIGNALED(status) ? " (killed by a signal: it hung)" : ""));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    // The parent's pool is untouched by the fork.
+    run_workers(3, [&](std::size_t, std::size_t) { ++parent_calls; });
+    CHECK(parent_calls == 6);
+    set_gemm_threads(threads_before);
+}
+#endif
 
 TEST_CASE("all_finite finds NaN and infinities anywhere, in float and double") {
     auto check_type = [](auto zero) {

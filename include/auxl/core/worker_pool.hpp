@@ -8,16 +8,27 @@
 // One job at a time: a caller that finds the pool busy (another thread's job, or a worker's own
 // nested call) gets an empty lock from try_acquire() and runs its workers itself, in order — the
 // same work split, so the same bits.
+//
+// fork(): a child gets a copy of the pool whose threads do not exist in it.  A pthread_atfork
+// handler gives the child a fresh pool (started on its first job) and keeps the copy reachable
+// but never destroyed: its std::thread objects name threads the child cannot join, and its
+// mutexes and condition variables may be in states only those threads could undo.
 #pragma once
 
 #include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define AUXL_WORKER_POOL_ATFORK 1
+#endif
 
 namespace auxl::detail {
 
@@ -26,13 +37,17 @@ public:
     /// task(context, worker, team): must not throw (run_workers() catches inside it).
     using task = void (*)(void* context, std::size_t worker, std::size_t team) noexcept;
 
+    /// The process's pool (after fork(), the child's own).
     static worker_pool& instance() {
-        static worker_pool pool;
-        return pool;
+        static owner process_pool;  // thread-safe start; registers the fork handler once
+        return *process_pool.current;
     }
 
     /// The right to run one job: empty (false) when the pool is busy.
-    std::unique_lock<std::mutex> try_acquire() { return std::unique_lock(dispatch_, std::try_to_lock); }
+    std::unique_lock<std::mutex> try_acquire() {
+        if (orphaned_) return {};  // a parent's pool the child could not replace: run serially
+        return std::unique_lock(dispatch_, std::try_to_lock);
+    }
 
     /// Runs task(context, t, team) for every t in [0, team), t = 0 on the calling thread, the rest
     /// on pool threads (or on the calling thread, in order, for any the system would not start).
@@ -71,6 +86,44 @@ public:
 
 private:
     worker_pool() = default;
+
+    // Holds the process's pool; destroys it at exit.
+    struct owner {
+        worker_pool* current;
+        owner() : current(new worker_pool) {
+#if defined(AUXL_WORKER_POOL_ATFORK)
+            if (pthread_atfork(nullptr, nullptr, &after_fork_in_child) != 0) {
+                delete current;
+                throw std::runtime_error("auxl::detail::worker_pool: pthread_atfork failed");
+            }
+#endif
+            self() = this;
+        }
+        ~owner() {
+            if (!current->orphaned_) delete current;
+            self() = nullptr;
+        }
+        owner(const owner&) = delete;
+        owner& operator=(const owner&) = delete;
+        static owner*& self() {
+            static owner* registered = nullptr;
+            return registered;
+        }
+        // Runs in the child, which has one thread: the parent's pool stays, undestroyed, as the
+        // new pool's `inherited_`, so that it is still reachable (no leak report) yet never torn
+        // down.
+        static void after_fork_in_child() noexcept {
+            owner* const o = self();
+            if (o == nullptr || o->current == nullptr) return;
+            worker_pool* const fresh = new (std::nothrow) worker_pool;
+            if (fresh == nullptr) {  // no memory: the child runs every job on its calling thread
+                o->current->orphaned_ = true;
+                return;
+            }
+            fresh->inherited_ = o->current;
+            o->current = fresh;
+        }
+    };
 
     // Starts threads until there are `wanted` (called with dispatch_ held, no job running);
     // returns how many there are, fewer than wanted only if the system refused one.
@@ -115,6 +168,8 @@ private:
     task fn_ = nullptr;
     void* context_ = nullptr;
     bool stop_ = false;
+    worker_pool* inherited_ = nullptr;  // the parent's pool, after fork(): kept, never destroyed
+    bool orphaned_ = false;             // this is a parent's pool in a child: never run, never destroyed
 };
 
 }  // namespace auxl::detail
