@@ -6,6 +6,7 @@
 #include <cstring>
 #include <sys/resource.h>
 #include <fstream>
+#include <zlib.h>
 #include <string>
 
 #include "auxl/auxl.hpp"
@@ -109,6 +110,10 @@ TEST_CASE("corrupt, truncated and foreign checkpoint files are refused with a cl
     a->fit(data, {.epochs = 1});
     a->save_checkpoint(dir / "good.ckpt");
     const std::string good = read_file(dir / "good.ckpt");
+    // The trailer is zlib's CRC-32 of every byte before it, so outside tools can verify a file.
+    std::uint32_t trailer;
+    std::memcpy(&trailer, good.data() + good.size() - 4, 4);
+    CHECK(trailer == crc32(0L, reinterpret_cast<const Bytef*>(good.data()), static_cast<uInt>(good.size() - 4)));
     auto fresh = make<T>(5, weight::equal{}, optim::sgd<float>({.learning_rate = 0.01, .momentum = 0.9}));
     const auto before = fresh->model().parameters();
     struct bad_case {

@@ -136,9 +136,10 @@ inline void write_idx(const std::filesystem::path& path, const idx_array& array,
     const auto temporary = io::temporary_path_for(path);
     gzFile file = gzopen(temporary.c_str(), gz ? "wb" : "wbT");  // "T": write without compression
     if (!file) raise<io_error>("auxl::data::write_idx: cannot open ", temporary.string(), " for writing");
-    const int written = bytes.empty() ? 0 : gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size()));
+    // gzfwrite takes a size_t count (gzwrite's int result would cap a file at 2 GiB).
+    const z_size_t written = bytes.empty() ? 0 : gzfwrite(bytes.data(), 1, bytes.size(), file);
     const int closed = gzclose(file);
-    if (written != static_cast<int>(bytes.size()) || closed != Z_OK) {
+    if (written != bytes.size() || closed != Z_OK) {
         std::error_code ec;
         std::filesystem::remove(temporary, ec);
         raise<io_error>("auxl::data::write_idx: writing ", temporary.string(), " failed; ", path.string(), " is unchanged");

@@ -32,6 +32,12 @@ inline constexpr char checkpoint_magic[8] = {'A', 'U', 'X', 'L', 'C', 'K', 'P', 
 inline constexpr std::uint32_t checkpoint_format_version = 1;
 
 namespace detail {
+/// CRC-32 of a whole buffer.  crc32_z takes a size_t length: plain crc32's 32-bit length
+/// would cover only the first 4 GiB of a large checkpoint and miss corruption beyond it.
+inline std::uint32_t checksum(const char* data, std::size_t size) {
+    return static_cast<std::uint32_t>(crc32_z(0L, reinterpret_cast<const Bytef*>(data), size));
+}
+
 template <class U>
 void put(std::string& out, U value) {
     static_assert(std::is_trivially_copyable_v<U>);
@@ -68,8 +74,7 @@ public:
         detail::put<std::uint32_t>(out, static_cast<std::uint32_t>(manifest_.size()));
         out += manifest_;
         out += body_;
-        const auto crc = static_cast<std::uint32_t>(
-            crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size())));
+        const std::uint32_t crc = detail::checksum(out.data(), out.size());
         detail::put<std::uint32_t>(out, crc);
         return out;
     }
@@ -98,8 +103,7 @@ public:
         if (std::memcmp(data_.data(), checkpoint_magic, sizeof(checkpoint_magic)) != 0) fail("magic", "AUXLCKPT", "another file type");
         std::uint32_t stored_crc;
         std::memcpy(&stored_crc, data_.data() + data_.size() - 4, 4);
-        const auto crc = static_cast<std::uint32_t>(
-            crc32(0L, reinterpret_cast<const Bytef*>(data_.data()), static_cast<uInt>(data_.size() - 4)));
+        const std::uint32_t crc = detail::checksum(data_.data(), data_.size() - 4);
         pos_ = sizeof(checkpoint_magic);
         const auto version = take<std::uint32_t>("version");
         if (version != checkpoint_format_version) {
