@@ -7,8 +7,11 @@
 //     forward of both heads, primary loss, backward, SGD step — at batch 128 and 256;
 //   * auxl::gemm on exactly the GEMM shapes that step executes, called back to back (cblas_sgemm
 //     behind a fixed-rank view with OpenBLAS; Eigen's product with the Eigen backend).
+//   * Adam's update pass over a generator-sized arena whose moments are decaying through the
+//     subnormal range, with the optimizers' subnormal flushing on and off (core/denormals.hpp).
 // At the end it prints, per batch and thread count, the step's GFLOP/s as a share of the
-// raw GEMM sequence's (DESIGN.md target: >= 60 %), plus the backend and OpenBLAS kernel in use.
+// raw GEMM sequence's (DESIGN.md target: >= 60 %), the Adam pass's time without flushing over
+// its time with it, plus the backend and OpenBLAS kernel in use.
 //
 // Run: ./build/benchmarks/bench_core [--benchmark_repetitions=5 ...]
 #include <benchmark/benchmark.h>
@@ -162,6 +165,35 @@ void BM_conv_forward_backward(benchmark::State& state) {
     state.counters["GFLOP/s"] = benchmark::Counter(gemm_flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// ---------------------------------------------------------------------------------------------
+// 100 Adam steps over DTG's feature generator (789-128-784: 202,256 weights) as DTG reaches them
+// at 60,000 examples: 98 % of the gradients exactly 0 (dead hidden units; counted in that run),
+// their first moments 800 steps into a 0.9-per-step decay, i.e. about to go below FLT_MIN.
+// Argument: flush_subnormals (1 = the default).  Each iteration starts from the same state.
+void BM_adam_decaying_moments(benchmark::State& state) {
+    const bool flush = state.range(0) != 0;
+    set_gemm_threads(1);
+    constexpr std::size_t P = 202256, steps = 100;
+    rng gen(7, "bench-adam");
+    std::vector<float> w(P), g(P), g_live(P);
+    random_fill(w.data(), P, gen);
+    random_fill(g.data(), P, gen);
+    for (std::size_t i = 0; i < P; ++i) g_live[i] = i % 50 == 0 ? 1e-3f * g[i] : 0.0f;  // 2 % still learning
+    optim::adam<float> prepared({.learning_rate = 1e-3, .flush_subnormals = flush});
+    prepared.step(w, g);
+    for (int t = 0; t < 800; ++t) prepared.step(w, g_live);
+    const std::vector<float> w0 = w;
+    for (auto _ : state) {
+        state.PauseTiming();
+        optim::adam<float> opt = prepared;
+        w = w0;
+        state.ResumeTiming();
+        for (std::size_t t = 0; t < steps; ++t) opt.step(w, g_live);
+        benchmark::DoNotOptimize(w.data());
+    }
+    state.SetItemsProcessed(std::int64_t(state.iterations() * steps));
+}
+
 void batch_and_threads(benchmark::internal::Benchmark* b) {
     for (int batch : {128, 256})
         for (int threads : {1, 2}) b->Args({batch, threads});
@@ -174,6 +206,7 @@ BENCHMARK(BM_stl_step_mlp)->Apply(batch_and_threads);
 BENCHMARK(BM_dense_forward_backward)->Apply(batch_and_threads);
 BENCHMARK(BM_conv_forward_backward<32, 5, shape<1, 28, 28>>)->Apply(batch_and_threads);
 BENCHMARK(BM_conv_forward_backward<64, 5, shape<32, 12, 12>>)->Apply(batch_and_threads);
+BENCHMARK(BM_adam_decaying_moments)->Arg(1)->Arg(0)->ArgName("flush")->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
@@ -194,6 +227,13 @@ int main(int argc, char** argv) {
             std::printf("%-8d %-8d %14.2f %14.2f %9.1f%%\n", batch, threads, step->second, raw->second,
                         100.0 * step->second / raw->second);
         }
+    }
+    const auto flushed = reporter.time.find("BM_adam_decaying_moments/flush:1");
+    const auto ieee = reporter.time.find("BM_adam_decaying_moments/flush:0");
+    if (flushed != reporter.time.end() && ieee != reporter.time.end()) {
+        std::printf("\nAdam, 100 steps over 202,256 weights with moments decaying below FLT_MIN (1 thread):\n"
+                    "  flush_subnormals on %.2f ms, off %.2f ms: %.1fx slower without flushing\n",
+                    flushed->second, ieee->second, ieee->second / flushed->second);
     }
     auxl_bench::print_gemm_line();
     benchmark::Shutdown();

@@ -5,6 +5,7 @@
 
 #include "auxl/core/arena.hpp"
 #include "auxl/core/blas.hpp"
+#include "auxl/core/denormals.hpp"
 #include "auxl/core/error.hpp"
 #include "auxl/core/finite.hpp"
 #include "auxl/core/parallel.hpp"

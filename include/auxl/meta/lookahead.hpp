@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <span>
 
+#include "auxl/core/denormals.hpp"
 #include "auxl/optim/adam.hpp"
 #include "auxl/optim/sgd.hpp"
 
@@ -18,6 +19,7 @@ void lookahead(const optim::sgd<T>& opt, std::span<const T> w, std::span<const T
     const auto& o = opt.hyper_parameters();
     const T lr = T(o.learning_rate), mu = T(o.momentum), wd = T(o.weight_decay);
     const bool has_velocity = o.momentum > 0 && opt.velocity().size() == w.size();
+    const scoped_flush_denormals flush(o.flush_subnormals);  // the same arithmetic as step()
     for (std::size_t i = 0; i < w.size(); ++i) {
         const T gi = g[i] + wd * w[i];
         if (o.momentum == 0) {
@@ -37,6 +39,7 @@ void lookahead(const optim::adam<T>& opt, std::span<const T> w, std::span<const 
     const double t = double(opt.steps_taken() + 1);
     const T c1 = T(1 / (1 - std::pow(o.beta1, t))), c2 = T(1 / (1 - std::pow(o.beta2, t)));
     const T lr = T(o.learning_rate), b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.epsilon), wd = T(o.weight_decay);
+    const scoped_flush_denormals flush(o.flush_subnormals);  // the same arithmetic as step()
     for (std::size_t i = 0; i < w.size(); ++i) {
         T wi = w[i], gi = g[i];
         if (o.decoupled_weight_decay) {

@@ -3,6 +3,14 @@
 //   m ← β1 m + (1 − β1) g;  v ← β2 v + (1 − β2) g²
 //   w ← w − η (m / (1 − β1^t)) / (sqrt(v / (1 − β2^t)) + ε)
 // Moments are arenas of the parameters' layout; padding stays zero.  Cost: one pass over P.
+//
+// One difference from torch.optim.Adam, on by default (options::flush_subnormals): the pass runs
+// with subnormal floats flushed to zero (core/denormals.hpp).  A weight whose gradient stops
+// (a dead ReLU unit's, say) has a first moment that decays by β1 per step through the subnormal
+// range, where x86 arithmetic is tens of times slower; flushing makes it exactly 0 instead.  A
+// flushed first moment would have moved its weight by less than η·FLT_MIN/((1 − β1^t)·ε) (at
+// most 1.2e-32 at η = 1e-3, ε = 1e-8); a flushed g² term changes √v̂ by less than 1e-19·√c2,
+// next to ε.  Gradients themselves are not changed (DAZ reads a subnormal one as 0 in here only).
 #pragma once
 
 #include <cmath>
@@ -11,6 +19,7 @@
 #include <span>
 
 #include "auxl/core/arena.hpp"
+#include "auxl/core/denormals.hpp"
 #include "auxl/core/error.hpp"
 #include "auxl/core/parallel.hpp"
 
@@ -28,6 +37,7 @@ public:
         double epsilon = 1e-8;
         double weight_decay = 0.0;
         bool decoupled_weight_decay = false;  ///< true = AdamW
+        bool flush_subnormals = true;         ///< run the pass with FTZ/DAZ (see the file comment)
     };
 
     adam() : adam(options{}) {}
@@ -73,6 +83,7 @@ public:
         T* v = v_.data();
         const bool decoupled = opts_.decoupled_weight_decay;
         for_each_chunk(params.size(), [&](std::size_t begin, std::size_t end) {
+            const scoped_flush_denormals flush(opts_.flush_subnormals);  // MXCSR is per thread: one per chunk
             for (std::size_t i = begin; i < end; ++i) {
                 T gi = g[i];
                 if (decoupled) {
