@@ -34,6 +34,7 @@ Methods that need a dev set (module-aware, RL-AUX, DTG) use the first batch they
 make_step gets none (timing); benchmarks/torch_study.py gives them auxl's 5 % dev split.
 """
 import argparse
+import ctypes
 import json
 import re
 import resource
@@ -42,6 +43,24 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def set_threads(threads, blas_threads=None):
+    """Limits PyTorch's own pool to `threads` and the OpenBLAS pool its matrix products run on to
+    `blas_threads` (default: `threads`).
+    torch.set_num_threads alone does not reach OpenBLAS (Debian's torch calls the system OpenBLAS,
+    whose pool defaults to every core): with it alone a "1 thread" run multiplied on two, and on a
+    busy machine its second thread's spin-waiting cost several times the run's time.  Returns
+    OpenBLAS's thread count afterwards, or None when no OpenBLAS is loaded."""
+    torch.set_num_threads(threads)
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "openblas_set_num_threads"):
+            lib.openblas_set_num_threads(ctypes.c_int(threads if blas_threads is None else blas_threads))
+            return int(lib.openblas_get_num_threads())
+    return None
 try:
     from torch.func import functional_call  # PyTorch >= 2.0
 except ImportError:  # Debian 12's PyTorch 1.13
@@ -492,7 +511,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--batch", type=int, default=128)
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     torch.manual_seed(1)
     _, _, step = make_step(a.method, a.model, primary_classes=5)
     g = torch.Generator().manual_seed(2)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import study_csv  # noqa: E402
 from idx_reader import IMAGES, LABELS, read_idx  # noqa: E402
-from torch_reference import HIERARCHIES, DevRows, make_step  # noqa: E402
+from torch_reference import HIERARCHIES, DevRows, make_step, set_threads  # noqa: E402
 
 GRIDS = {
     "small": {"sizes": [300, 1000, 6000], "models": ["mlp"],
@@ -222,9 +222,12 @@ def main():
     ap.add_argument("--dtg-follow-schedule", action="store_true",
                     help="DTG's generator rates anneal with the network's (the demo's --dtg-follow-schedule)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--blas-threads", type=int,
+                    help="OpenBLAS's threads (default: --threads).  The runs recorded before 2026-12-03T09:45Z "
+                         "left OpenBLAS at its default of every core: --blas-threads 2 repeats them on a 2-core machine")
     ap.add_argument("--data", default=os.environ.get("AUXL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    blas_threads = set_threads(a.threads, a.blas_threads)
     hierarchies = a.hierarchies.split(",")
     if a.grid == "report":
         plan = [(model, h, n, methods, seeds) for h in hierarchies for model, n, methods, seeds in report_settings(h, a.seeds)]
@@ -257,7 +260,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "README.txt"), "a") as f:
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
-                f"torch {torch.__version__}, {a.threads} threads, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
+                f"torch {torch.__version__}, {a.threads} threads (OpenBLAS {blas_threads}), OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
     for model, hierarchy, n, methods, seeds in plan:
         directory = directory_of(model, hierarchy, n)
         runs = {}

@@ -3,7 +3,8 @@
 accuracy study: every method runs, stays finite and learns a small separable problem (the
 primary loss on the training batch falls to under half its start within 60 steps); RL-AUX
 updates its policy after a rollout, DTG its generators and the manual task's weight; DTG's
-generators follow the network's rate when asked (dtg_follow_schedule).
+generators follow the network's rate when asked (dtg_follow_schedule); set_threads reaches
+OpenBLAS's pool, not only PyTorch's.
 Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
 import os
 import sys
@@ -14,7 +15,7 @@ try:
 except ImportError:
     sys.exit(77)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
-from torch_reference import HIERARCHIES, DevRows, make_step  # noqa: E402
+from torch_reference import HIERARCHIES, DevRows, make_step, set_threads  # noqa: E402
 
 torch.set_num_threads(1)
 METHODS = ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal",
@@ -80,6 +81,14 @@ print(f"{'dtg follow schedule':20} {'ok  ' if ok else 'FAIL'} at network lr 0 th
       f"{moved_following:.2e} following it, {moved_constant:.2e} with constant rates")
 if not ok:
     failures.append("dtg follow schedule")
+# set_threads: torch.set_num_threads does not reach the OpenBLAS pool Debian's torch multiplies on.
+blas_one, blas_two = set_threads(1), set_threads(1, 2)
+blas_back = set_threads(1)
+ok = torch.get_num_threads() == 1 and (blas_one, blas_two, blas_back) in ((1, 2, 1), (None, None, None))
+print(f"{'set_threads':20} {'ok  ' if ok else 'FAIL'} OpenBLAS threads {blas_one}, then {blas_two} when asked, "
+      f"then {blas_back} (None: no OpenBLAS loaded)")
+if not ok:
+    failures.append("set_threads")
 if failures:
     sys.exit(f"torch_reference: {', '.join(failures)} failed")
 print(f"{len(METHODS)} of {len(METHODS)} PyTorch reference methods run, stay finite and learn")
