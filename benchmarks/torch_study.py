@@ -223,7 +223,7 @@ def main():
                     help="DTG's generator rates anneal with the network's (the demo's --dtg-follow-schedule)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--blas-threads", type=int,
-                    help="OpenBLAS's threads (default: --threads).  The runs recorded before 2026-12-03T09:45Z "
+                    help="OpenBLAS's threads (default: --threads).  The runs recorded before 2026-12-03T09:35Z "
                          "left OpenBLAS at its default of every core: --blas-threads 2 repeats them on a 2-core machine")
     ap.add_argument("--data", default=os.environ.get("AUXL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     a = ap.parse_args()
