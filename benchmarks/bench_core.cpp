@@ -167,7 +167,7 @@ void BM_conv_forward_backward(benchmark::State& state) {
 
 // ---------------------------------------------------------------------------------------------
 // 100 Adam steps over DTG's feature generator (789-128-784: 202,256 weights) as DTG reaches them
-// at 60,000 examples: 98 % of the gradients exactly 0 (dead hidden units; counted in that run),
+// at 60,000 examples: 98 % of the gradients exactly 0 (counted in that run; most hidden units dead),
 // their first moments 800 steps into a 0.9-per-step decay, i.e. about to go below FLT_MIN.
 // Argument: flush_subnormals (1 = the default).  Each iteration starts from the same state.
 void BM_adam_decaying_moments(benchmark::State& state) {
