@@ -104,7 +104,10 @@ def dev_split(fine, fraction, gen):
 
 
 def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, aux_weight,
-              dtg_follow_schedule=False):
+              dtg_follow_schedule=False, on_step=None):
+    """One run of the protocol; returns its accuracy, divergence flag and timings.  on_step, for
+    diagnostics (benchmarks/dtg_dead_units.py): called with (steps done, the step function) before
+    the first step and after each one; returning True ends the run there."""
     to_primary = torch.tensor(HIERARCHIES[hierarchy])
     dev = None
     if method in NEEDS_DEV or method == STL_DEV:
@@ -121,12 +124,18 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
     order = torch.Generator().manual_seed(seed)  # the same batch order for every method
     y = to_primary[fine]
     steps, start = 0, time.perf_counter()
-    for _ in range(epochs):
+    stop = on_step is not None and on_step(0, step)
+    for _ in range(0 if stop else epochs):
         perm = torch.randperm(x.shape[0], generator=order)
         for b in range(0, x.shape[0], batch):
             idx = perm[b:b + batch]
             step(x[idx], y[idx], fine[idx])
             steps += 1
+            if on_step is not None and on_step(steps, step):
+                stop = True
+                break
+        if stop:
+            break
         sched.step()
     seconds = time.perf_counter() - start
     with torch.no_grad():
@@ -136,7 +145,7 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
             correct += (p.argmax(dim=1) == to_primary[test_fine[b:b + 1000]]).sum().item()
         finite = all(torch.isfinite(prm).all().item() for prm in net.parameters())
     return {"accuracy": correct / test_x.shape[0], "diverged": not finite,
-            "seconds_per_epoch": seconds / epochs, "ms_per_step": 1000 * seconds / steps}
+            "seconds_per_epoch": seconds / epochs, "ms_per_step": 1000 * seconds / max(steps, 1)}
 
 
 def paired_difference(runs, base):

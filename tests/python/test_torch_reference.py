@@ -4,7 +4,8 @@ accuracy study: every method runs, stays finite and learns a small separable pro
 primary loss on the training batch falls to under half its start within 60 steps); RL-AUX
 updates its policy after a rollout, DTG its generators and the manual task's weight; DTG's
 generators follow the network's rate when asked (dtg_follow_schedule); set_threads reaches
-OpenBLAS's pool, not only PyTorch's.
+OpenBLAS's pool, not only PyTorch's; dtg_dead_units counts alive generator units and
+torch_study.train_one's on_step hook can end a run early.
 Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
 import os
 import sys
@@ -16,6 +17,8 @@ except ImportError:
     sys.exit(77)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
 from torch_reference import HIERARCHIES, DevRows, make_step, set_threads  # noqa: E402
+import dtg_dead_units  # noqa: E402
+import torch_study  # noqa: E402
 
 torch.set_num_threads(1)
 METHODS = ["stl", "human+equal", "human+cosine", "human+module_aware", "human+transference", "maxl+equal",
@@ -81,6 +84,30 @@ print(f"{'dtg follow schedule':20} {'ok  ' if ok else 'FAIL'} at network lr 0 th
       f"{moved_following:.2e} following it, {moved_constant:.2e} with constant rates")
 if not ok:
     failures.append("dtg follow schedule")
+# dtg_dead_units.alive_units counts the hidden units positive on at least one probe row: biases of -1000
+# kill units (every input lies in [0, 1] and every weight within 1/sqrt(fan-in)), +1000 keeps them.
+torch.manual_seed(1)
+_, _, dtg = make_step("dtg", "mlp", primary_classes=5, lr=0.01, dev=dev)
+g_feat, g_label, _ = dtg.generators
+with torch.no_grad():
+    g_feat[0].bias.copy_(torch.where(torch.arange(128) < 10, -1000.0, 1000.0))
+    g_label[0].bias.copy_(torch.where(torch.arange(128) % 4 == 0, -1000.0, 1000.0))
+    g_feat[0].weight[10].zero_()  # unit 10 is positive on primary class 0's rows only: alive
+    g_feat[0].weight[10, 784] = 1.0
+    g_feat[0].bias[10] = -0.5
+alive = dtg_dead_units.alive_units(g_feat, g_label, x, y, 5)
+ok = alive == (118, 96)
+print(f"{'dtg alive units':20} {'ok  ' if ok else 'FAIL'} {alive} alive, 118 and 96 expected")
+if not ok:
+    failures.append("dtg alive units")
+# torch_study.train_one's on_step hook sees step 0 and every step after it, and a True ends the run.
+seen = []
+result = torch_study.train_one("stl", "mlp", "super5", x, fine, x, fine, 1, 2, 32, 0.05, 1.0,
+                               on_step=lambda steps, step: seen.append(steps) or steps >= 3)
+ok = seen == [0, 1, 2, 3] and 0 <= result["accuracy"] <= 1
+print(f"{'train_one on_step':20} {'ok  ' if ok else 'FAIL'} called at steps {seen}, [0, 1, 2, 3] expected")
+if not ok:
+    failures.append("train_one on_step")
 # set_threads: torch.set_num_threads does not reach the OpenBLAS pool Debian's torch multiplies on.
 blas_one, blas_two = set_threads(1), set_threads(1, 2)
 blas_back = set_threads(1)
