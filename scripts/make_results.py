@@ -363,6 +363,13 @@ def write_report(args):
         # Accuracy vs training-set size.
         if plt:
             fig, ax = plt.subplots(figsize=(6, 4))
+            # A collapsed method (RL-AUX-w on super5 at 60,000: two seeds at 40 %) would squash every
+            # other curve, so the axis stops 5 points below STL's lowest mean and a mean under that
+            # is marked on the bottom edge with its value.
+            stl_means = [float(settings[(hierarchy, model, n)][0]["stl"]["accuracy_mean"]) for n in sizes
+                         if settings[(hierarchy, model, n)][0].get("stl", {}).get("accuracy_mean")]
+            floor = min(stl_means) - 5 if stl_means else None
+            off_scale, top = [], []
             for method in methods:
                 xs, ys, es = [], [], []
                 for n in sizes:
@@ -372,7 +379,15 @@ def write_report(args):
                         ys.append(float(row["accuracy_mean"]))
                         es.append(float(row["accuracy_std"]))
                 if xs:
-                    ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
+                    line = ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=method)
+                    off_scale += [(x, y, line[0].get_color()) for x, y in zip(xs, ys) if floor is not None and y < floor]
+                    top += [y + e for y, e in zip(ys, es) if floor is None or y >= floor]
+            if off_scale:
+                ax.set_ylim(floor, max(top) + 0.5)
+                for x, y, color in off_scale:
+                    ax.plot([x], [floor], marker="v", markersize=9, color=color, clip_on=False)
+                    ax.annotate(f"{y:.1f} %", (x, floor), textcoords="offset points", xytext=(-8, 3), ha="right",
+                                fontsize=8, color=color)
             log_ticks(ax, sizes, [f"{n:,}" for n in sizes])
             name = f"accuracy_vs_size_{hierarchy}_{model}.png"
             save_plot(fig, ax, os.path.join(img, name), "training examples", "test accuracy (%)",
