@@ -80,6 +80,54 @@ def fmt(row, key_mean, key_sd):
     return f"{float(row[key_mean]):.2f} ± {float(row[key_sd]):.2f}"
 
 
+BASELINES = ("stl", "stl@dev")
+
+
+class SettingRuns(defaultdict):
+    """method -> {seed: accuracy} of one setting and library, every directory pooled; own_base[method][base]
+    holds, per seed, the baseline (STL or stl@dev) run in the same directory as method, where it ran one."""
+
+    def __init__(self):
+        super().__init__(dict)
+        self.own_base = defaultdict(lambda: defaultdict(dict))
+
+
+def baseline(runs, method, base):
+    """{seed: accuracy} of base to pair method's seeds with: the run from method's own directory where
+    there is one (a rerun on another GEMM kernel differs from the first run in the last digits, and
+    only the run beside method shares its rounding), else the pooled one."""
+    merged = dict(runs.get(base, {}))
+    merged.update(getattr(runs, "own_base", {}).get(method, {}).get(base, {}))
+    return merged
+
+
+def gemm_kernel(directory):
+    """The OpenBLAS kernel named in the run log beside an auxl directory (<dir>.log), or None."""
+    log = directory.rstrip(os.sep) + ".log"
+    if not os.path.exists(log):
+        return None
+    for line in open(log, errors="replace"):
+        found = re.match(r"GEMM: .*\bkernel (\S+),", line)
+        if found:
+            return found.group(1)
+    return None
+
+
+def pool_runs(runs, path, method, seeds, sources):
+    """Adds one directory's runs of method to the setting's pooled runs. A seed that two directories
+    both ran must agree, but for a baseline rerun on another GEMM kernel: that one is kept beside its
+    own directory's methods (runs.own_base) and the first run stays in the pooled rows."""
+    pooled, source = runs[method], sources[method]
+    for seed, accuracy in seeds.items():
+        if seed in pooled and pooled[seed] != accuracy:
+            kernels = gemm_kernel(path), gemm_kernel(source[seed])
+            if not (method in BASELINES and None not in kernels and kernels[0] != kernels[1]):
+                raise study_csv.StudyCsvError(f"{path}: {method} seed {seed} is {accuracy} here, "
+                                              f"{pooled[seed]} in another directory of this setting")
+            continue
+        pooled[seed], source[seed] = accuracy, path
+
+
 def pooled_row(runs, method):
     """A summary row (accuracy mean/std, paired Δ vs STL) from per-seed runs, extra seeds included."""
     if method not in runs or "stl" not in runs or len(runs[method]) < 1:
@@ -88,7 +136,7 @@ def pooled_row(runs, method):
     row = {"runs": len(acc), "diverged": 0, "accuracy_mean": statistics.mean(acc),
            "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0}
     if method != "stl":
-        d = paired(runs[method], runs["stl"])
+        d = paired(runs[method], baseline(runs, method, "stl"))
         row["delta_vs_stl"], row["delta_se"] = (d[0], d[1]) if d else ("", "")
     return row
 
@@ -216,8 +264,8 @@ def dev_split_section(runs):
         methods = ["stl@dev"] + [m for m in dict.fromkeys(list(ours) + list(theirs)) if uses_dev_split(m)]
         for method in methods:
             base = "stl" if method == "stl@dev" else "stl@dev"
-            va = paired(ours[method], ours[base]) if method in ours and base in ours else None
-            vb = paired(theirs[method], theirs[base]) if method in theirs and base in theirs else None
+            va = paired(ours[method], baseline(ours, method, base)) if method in ours and base in ours else None
+            vb = paired(theirs[method], baseline(theirs, method, base)) if method in theirs and base in theirs else None
             diff = "—"
             if va and vb:
                 d, e = va[0] - vb[0], (va[1] ** 2 + vb[1] ** 2) ** 0.5
@@ -265,7 +313,8 @@ def write_report(args):
 
     settings, sweeps, torch_runs = {}, {}, {}
     extra_auxl = defaultdict(list)  # setting -> [(summary, curves)] of its auxl extra-seed directories
-    per_seed = defaultdict(lambda: defaultdict(dict))  # (setting, library) -> method -> {seed: accuracy}
+    per_seed = defaultdict(SettingRuns)  # (setting, library) -> method -> {seed: accuracy}
+    sources = defaultdict(lambda: defaultdict(dict))  # (setting, library) -> method -> {seed: directory}
     for entry in sorted(os.listdir(args.study)):
         path = os.path.join(args.study, entry)
         m, s, t, x = SETTING.match(entry), SWEEP.match(entry), TORCH.match(entry), EXTRA.match(entry)
@@ -276,13 +325,13 @@ def write_report(args):
         if (m or t or x) and os.path.isdir(path):
             g = (m or t or x).groups()
             library = "torch" if t or (x and g[3]) else "auxl"
-            for method, seeds in read_runs(path).items():
-                pooled = per_seed[((g[0], g[1], int(g[2])), library)][method]
-                clash = [s for s in seeds if s in pooled and pooled[s] != seeds[s]]
-                if clash:  # one seed, two results: two directories claim the same run
-                    raise study_csv.StudyCsvError(f"{path}: {method} seed {clash[0]} is {seeds[clash[0]]} here, "
-                                                  f"{pooled[clash[0]]} in another directory of this setting")
-                pooled.update(seeds)
+            here = read_runs(path)
+            key = ((g[0], g[1], int(g[2])), library)
+            for method, seeds in here.items():
+                pool_runs(per_seed[key], path, method, seeds, sources[key])
+                for base in BASELINES:
+                    if method not in BASELINES and base in here:
+                        per_seed[key].own_base[method][base].update(here[base])
         if x and not g[3] and os.path.isdir(path):
             extra_auxl[(g[0], g[1], int(g[2]))].append((read_summary(path) or {}, read_curves(path)))
         if t and os.path.isdir(path):
@@ -332,7 +381,9 @@ def write_report(args):
             "Accuracy: primary-task test accuracy (%) on the full 10,000-image test set after the last",
             "epoch, mean ± standard deviation over seeds. Δ: the difference to STL paired by seed,",
             "mean ± standard error. Training subsets are stratified draws of the 60,000 training images",
-            "(the same subset for every method of a seed).", ""]
+            "(the same subset for every method of a seed). Each method is paired with the STL run of",
+            "its own directory where that directory ran one: a rerun on another OpenBLAS kernel (its run",
+            "log names the kernel) differs in the last digits, and the STL row keeps the first run.", ""]
     for (hierarchy, model) in sorted({(h, m) for h, m, _ in settings}):
         sizes = sorted(n for h, m, n in settings if h == hierarchy and m == model)
         out += [f"## {hierarchy}, {model.upper()}", ""]

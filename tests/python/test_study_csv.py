@@ -176,4 +176,28 @@ with tempfile.TemporaryDirectory() as d:
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode != 0 and "stl seed 3 is 77.0 here, 90.5 in another directory" in done.stderr, done.stderr
     print(f"make_results on a seed claimed twice: {done.stderr.strip()}")
+
+    # A baseline rerun on another GEMM kernel differs from the first run in the last digits (the
+    # run logs beside the directories name the kernels): each method is paired with the STL of its
+    # own directory, and STL's row keeps the first run. On the same kernel, or with no log to say,
+    # a difference is still a clash.
+    shutil.rmtree(os.path.join(study, "half2_mlp_n300_seeds3-4"))
+    write(study, "half2_mlp_n300.log", "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel SkylakeX, 1 threads\n")
+    rerun = os.path.join(study, "half2_mlp_n300_rlseeds1-2")
+    write(rerun, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,2,0,89.8,0.42,0,0,0.07,9.0,,\n"
+          "rl_aux+equal,2,0,90.6,0.28,0.8,0.1,0.5,50.0,,\n")
+    write(rerun, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,89.5\nstl,2,90.1\nrl_aux+equal,1,90.4\nrl_aux+equal,2,90.8\n")
+    for log in (None, "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel SkylakeX, 1 threads\n"):
+        if log:
+            write(study, "half2_mlp_n300_rlseeds1-2.log", log)
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode != 0 and "stl seed 2 is 90.1 here, 90.0 in another directory" in done.stderr, done.stderr
+    write(study, "half2_mlp_n300_rlseeds1-2.log", "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel Cooperlake, 1 threads\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = open(os.path.join(docs, "RESULTS.md")).read()
+    # paired with its own STL (89.5, 90.1): +0.9, +0.7; with the first STL (89.5, 90.0) it would be +0.85 ± 0.05
+    for expected in ("| rl_aux+equal (seeds 2) | 90.60 ± 0.28 | +0.80 ± 0.10 |", "| stl (seeds 5) | 90.04 ± 0.36 |"):
+        assert expected in report, f"'{expected}' not in the report:\n{report}"
+    print("make_results on an STL rerun on another GEMM kernel: paired within its directory")
 print("study CSV readers and make_results: every bad input rejected with its file named")
