@@ -45,6 +45,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def loaded_openblas():
+    """The OpenBLAS libraries this process has loaded (Debian's torch links the system one)."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
+    return [ctypes.CDLL(path) for path in sorted(paths)]
+
+
+def blas_kernel():
+    """The kernel OpenBLAS picked for this CPU (OPENBLAS_CORETYPE overrides it), e.g. SkylakeX, or
+    "no OpenBLAS". Runs on two kernels round differently, so the study's run log records it."""
+    for lib in loaded_openblas():
+        if hasattr(lib, "openblas_get_corename"):
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+    return "no OpenBLAS"
+
+
 def set_threads(threads, blas_threads=None):
     """Limits PyTorch's own pool to `threads` and the OpenBLAS pool its matrix products run on to
     `blas_threads` (default: `threads`).
@@ -53,10 +70,7 @@ def set_threads(threads, blas_threads=None):
     busy machine its second thread's spin-waiting cost several times the run's time.  Returns
     OpenBLAS's thread count afterwards, or None when no OpenBLAS is loaded."""
     torch.set_num_threads(threads)
-    with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]}
-    for path in sorted(paths):
-        lib = ctypes.CDLL(path)
+    for lib in loaded_openblas():
         if hasattr(lib, "openblas_set_num_threads"):
             lib.openblas_set_num_threads(ctypes.c_int(threads if blas_threads is None else blas_threads))
             return int(lib.openblas_get_num_threads())

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import study_csv  # noqa: E402
 from idx_reader import IMAGES, LABELS, read_idx  # noqa: E402
-from torch_reference import HIERARCHIES, DevRows, make_step, set_threads  # noqa: E402
+from torch_reference import HIERARCHIES, DevRows, blas_kernel, make_step, set_threads  # noqa: E402
 
 GRIDS = {
     "small": {"sizes": [300, 1000, 6000], "models": ["mlp"],
@@ -269,7 +269,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "README.txt"), "a") as f:
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
-                f"torch {torch.__version__}, {a.threads} threads (OpenBLAS {blas_threads}), OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
+                f"torch {torch.__version__}, {a.threads} threads (OpenBLAS {blas_threads}, kernel {blas_kernel()}), "
+                f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
     for model, hierarchy, n, methods, seeds in plan:
         directory = directory_of(model, hierarchy, n)
         runs = {}

@@ -16,7 +16,7 @@ try:
 except ImportError:
     sys.exit(77)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
-from torch_reference import HIERARCHIES, DevRows, make_step, set_threads  # noqa: E402
+from torch_reference import HIERARCHIES, DevRows, blas_kernel, make_step, set_threads  # noqa: E402
 import dtg_dead_units  # noqa: E402
 import torch_study  # noqa: E402
 
@@ -116,6 +116,12 @@ print(f"{'set_threads':20} {'ok  ' if ok else 'FAIL'} OpenBLAS threads {blas_one
       f"then {blas_back} (None: no OpenBLAS loaded)")
 if not ok:
     failures.append("set_threads")
+# blas_kernel: the kernel name the study's run log records (OpenBLAS loaded: the one it reports).
+kernel = blas_kernel()
+ok = isinstance(kernel, str) and kernel != "" and (blas_one is None) == (kernel == "no OpenBLAS")
+print(f"{'blas_kernel':20} {'ok  ' if ok else 'FAIL'} {kernel}")
+if not ok:
+    failures.append("blas_kernel")
 if failures:
     sys.exit(f"torch_reference: {', '.join(failures)} failed")
 print(f"{len(METHODS)} of {len(METHODS)} PyTorch reference methods run, stay finite and learn")
