@@ -84,20 +84,25 @@ BASELINES = ("stl", "stl@dev")
 
 
 class SettingRuns(defaultdict):
-    """method -> {seed: accuracy} of one setting and library, every directory pooled; own_base[method][base]
-    holds, per seed, the baseline (STL or stl@dev) run in the same directory as method, where it ran one."""
+    """method -> {seed: accuracy} of one setting and library, every directory pooled. Beside it, the
+    OpenBLAS kernel each run used (kernel_of[method][seed], from the run log; None where no log says)
+    and the baselines (STL, stl@dev) by kernel (base_by_kernel[base][kernel][seed])."""
 
     def __init__(self):
         super().__init__(dict)
-        self.own_base = defaultdict(lambda: defaultdict(dict))
+        self.kernel_of = defaultdict(dict)
+        self.base_by_kernel = defaultdict(lambda: defaultdict(dict))
 
 
 def baseline(runs, method, base):
-    """{seed: accuracy} of base to pair method's seeds with: the run from method's own directory where
-    there is one (a rerun on another GEMM kernel differs from the first run in the last digits, and
-    only the run beside method shares its rounding), else the pooled one."""
+    """{seed: accuracy} of base to pair method's seeds with: the baseline run on the kernel method's
+    run used, where there is one (a rerun on another kernel differs from the first run in the last
+    digits, and only a run on the same kernel shares its rounding), else the pooled one."""
     merged = dict(runs.get(base, {}))
-    merged.update(getattr(runs, "own_base", {}).get(method, {}).get(base, {}))
+    by_kernel = getattr(runs, "base_by_kernel", {}).get(base, {})
+    for seed, kernel in getattr(runs, "kernel_of", {}).get(method, {}).items():
+        if seed in by_kernel.get(kernel, {}):
+            merged[seed] = by_kernel[kernel][seed]
     return merged
 
 
@@ -115,17 +120,21 @@ def gemm_kernel(directory):
 
 def pool_runs(runs, path, method, seeds, sources):
     """Adds one directory's runs of method to the setting's pooled runs. A seed that two directories
-    both ran must agree, but for a baseline rerun on another GEMM kernel: that one is kept beside its
-    own directory's methods (runs.own_base) and the first run stays in the pooled rows."""
-    pooled, source = runs[method], sources[method]
+    both ran must agree, but for a baseline rerun on another kernel (both run logs name theirs): that
+    one pairs with the runs on its kernel (runs.base_by_kernel) and the first run stays in the pooled rows."""
+    pooled, source, kernel = runs[method], sources[method], gemm_kernel(path)
+    same_kernel = runs.base_by_kernel[method][kernel] if method in BASELINES else {}
     for seed, accuracy in seeds.items():
-        if seed in pooled and pooled[seed] != accuracy:
-            kernels = gemm_kernel(path), gemm_kernel(source[seed])
-            if not (method in BASELINES and None not in kernels and kernels[0] != kernels[1]):
+        first = same_kernel.get(seed, pooled.get(seed)) if kernel else pooled.get(seed)
+        if first is not None and first != accuracy:
+            other = gemm_kernel(source[seed])
+            if not (method in BASELINES and kernel and other and other != kernel and seed not in same_kernel):
                 raise study_csv.StudyCsvError(f"{path}: {method} seed {seed} is {accuracy} here, "
-                                              f"{pooled[seed]} in another directory of this setting")
-            continue
-        pooled[seed], source[seed] = accuracy, path
+                                              f"{first} in another directory of this setting")
+        if method in BASELINES:
+            runs.base_by_kernel[method][kernel][seed] = accuracy
+        if seed not in pooled:  # the pooled row keeps the first run (and pairs on its kernel)
+            pooled[seed], source[seed], runs.kernel_of[method][seed] = accuracy, path, kernel
 
 
 def pooled_row(runs, method):
@@ -329,9 +338,6 @@ def write_report(args):
             key = ((g[0], g[1], int(g[2])), library)
             for method, seeds in here.items():
                 pool_runs(per_seed[key], path, method, seeds, sources[key])
-                for base in BASELINES:
-                    if method not in BASELINES and base in here:
-                        per_seed[key].own_base[method][base].update(here[base])
         if x and not g[3] and os.path.isdir(path):
             extra_auxl[(g[0], g[1], int(g[2]))].append((read_summary(path) or {}, read_curves(path)))
         if t and os.path.isdir(path):
@@ -381,9 +387,9 @@ def write_report(args):
             "Accuracy: primary-task test accuracy (%) on the full 10,000-image test set after the last",
             "epoch, mean ± standard deviation over seeds. Δ: the difference to STL paired by seed,",
             "mean ± standard error. Training subsets are stratified draws of the 60,000 training images",
-            "(the same subset for every method of a seed). Each method is paired with the STL run of",
-            "its own directory where that directory ran one: a rerun on another OpenBLAS kernel (its run",
-            "log names the kernel) differs in the last digits, and the STL row keeps the first run.", ""]
+            "(the same subset for every method of a seed). Each run is paired with the STL run on the same",
+            "OpenBLAS kernel where there is one: a rerun on another kernel (its run log names the kernel)",
+            "differs in the last digits, and the STL row keeps the first run.", ""]
     for (hierarchy, model) in sorted({(h, m) for h, m, _ in settings}):
         sizes = sorted(n for h, m, n in settings if h == hierarchy and m == model)
         out += [f"## {hierarchy}, {model.upper()}", ""]

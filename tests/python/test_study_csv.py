@@ -199,5 +199,20 @@ with tempfile.TemporaryDirectory() as d:
     # paired with its own STL (89.5, 90.1): +0.9, +0.7; with the first STL (89.5, 90.0) it would be +0.85 ± 0.05
     for expected in ("| rl_aux+equal (seeds 2) | 90.60 ± 0.28 | +0.80 ± 0.10 |", "| stl (seeds 5) | 90.04 ± 0.36 |"):
         assert expected in report, f"'{expected}' not in the report:\n{report}"
-    print("make_results on an STL rerun on another GEMM kernel: paired within its directory")
+    # stl@dev from yet another directory on the rerun's kernel pairs with the rerun's methods; two
+    # directories on one kernel that disagree about a seed are a clash again.
+    dev = os.path.join(study, "half2_mlp_n300_devseeds1-2")
+    write(dev, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,2,0,89.8,0.42,0,0,0.07,9.0,,\n"
+          "stl@dev,2,0,89.45,0.64,-0.35,0.25,0.07,9.0,,\n")
+    write(dev, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,89.5\nstl,2,90.1\nstl@dev,1,89.0\nstl@dev,2,89.9\n")
+    write(study, "half2_mlp_n300_devseeds1-2.log", "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel Cooperlake, 1 threads\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = open(os.path.join(docs, "RESULTS.md")).read()
+    # rl_aux+equal − stl@dev on Cooperlake: +1.4, +0.9
+    assert "| rl_aux+equal vs stl@dev | +1.15 ± 0.25 (2) |" in report, report
+    write(dev, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,89.5\nstl,2,90.2\nstl@dev,1,89.0\nstl@dev,2,89.9\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "stl seed 2 is 90.1 here, 90.2 in another directory" in done.stderr, done.stderr
+    print("make_results on baseline reruns on another GEMM kernel: each run paired with the STL on its kernel")
 print("study CSV readers and make_results: every bad input rejected with its file named")
