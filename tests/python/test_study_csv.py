@@ -187,7 +187,7 @@ with tempfile.TemporaryDirectory() as d:
     write(rerun, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,2,0,89.8,0.42,0,0,0.07,9.0,,\n"
           "rl_aux+equal,2,0,90.6,0.28,0.8,0.1,0.5,50.0,,\n")
     write(rerun, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,89.5\nstl,2,90.1\nrl_aux+equal,1,90.4\nrl_aux+equal,2,90.8\n")
-    for log in (None, "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel SkylakeX, 1 threads\n"):
+    for log in (None, "\x00\xff truncated log, no GEMM line\n", "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel SkylakeX, 1 threads\n"):
         if log:
             write(study, "half2_mlp_n300_rlseeds1-2.log", log)
         done = subprocess.run(command, capture_output=True, text=True)
