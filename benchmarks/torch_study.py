@@ -271,6 +271,9 @@ def main():
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
                 f"torch {torch.__version__}, {a.threads} threads (OpenBLAS {blas_threads}, kernel {blas_kernel()}), "
                 f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
+    # The run log's kernel line, in the demo's form: scripts/make_results.py reads it from <dir>.log to
+    # pair each run with the STL run on its own kernel (kernels round differently).
+    print(f"GEMM: PyTorch {torch.__version__} through OpenBLAS, kernel {blas_kernel()}, {blas_threads} threads", flush=True)
     for model, hierarchy, n, methods, seeds in plan:
         directory = directory_of(model, hierarchy, n)
         runs = {}

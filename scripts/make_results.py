@@ -106,28 +106,37 @@ def baseline(runs, method, base):
     return merged
 
 
-def gemm_kernel(directory):
-    """The OpenBLAS kernel named in the run log beside an auxl directory (<dir>.log), or None."""
-    log = directory.rstrip(os.sep) + ".log"
-    if not os.path.exists(log):
-        return None
-    for line in open(log, errors="replace"):
-        found = re.match(r"GEMM: .*\bkernel (\S+),", line)
-        if found:
-            return found.group(1)
+def gemm_kernel(directory, method):
+    """The OpenBLAS kernel method's runs in directory used, or None: from the run log beside the
+    directory (<dir>.log, the demo's and torch_study's "GEMM: ... kernel X," line), else from
+    <dir>.kernels, which names it per method ("method kernel" lines, # comments) for runs made
+    before their logs named the kernel, as docs/study/README.txt's notes of those sessions record it."""
+    base = directory.rstrip(os.sep)
+    if os.path.exists(base + ".log"):
+        for line in open(base + ".log", errors="replace"):
+            found = re.match(r"GEMM: .*\bkernel (\S+),", line)
+            if found:
+                return found.group(1)
+    if os.path.exists(base + ".kernels"):
+        for number, line in enumerate(open(base + ".kernels", errors="replace"), 1):
+            words = line.split("#")[0].split()
+            if len(words) not in (0, 2):
+                raise study_csv.StudyCsvError(f"{base}.kernels line {number}: expected 'method kernel', got {line.strip()!r}")
+            if words and words[0] == method:
+                return words[1]
     return None
 
 
 def pool_runs(runs, path, method, seeds, sources):
     """Adds one directory's runs of method to the setting's pooled runs. A seed that two directories
-    both ran must agree, but for a baseline rerun on another kernel (both run logs name theirs): that
+    both ran must agree, but for a baseline rerun on another kernel (gemm_kernel names both): that
     one pairs with the runs on its kernel (runs.base_by_kernel) and the first run stays in the pooled rows."""
-    pooled, source, kernel = runs[method], sources[method], gemm_kernel(path)
+    pooled, source, kernel = runs[method], sources[method], gemm_kernel(path, method)
     same_kernel = runs.base_by_kernel[method][kernel] if method in BASELINES else {}
     for seed, accuracy in seeds.items():
         first = same_kernel.get(seed, pooled.get(seed)) if kernel else pooled.get(seed)
         if first is not None and first != accuracy:
-            other = gemm_kernel(source[seed])
+            other = gemm_kernel(source[seed], method)
             if not (method in BASELINES and kernel and other and other != kernel and seed not in same_kernel):
                 raise study_csv.StudyCsvError(f"{path}: {method} seed {seed} is {accuracy} here, "
                                               f"{first} in another directory of this setting")
@@ -388,7 +397,8 @@ def write_report(args):
             "epoch, mean ± standard deviation over seeds. Δ: the difference to STL paired by seed,",
             "mean ± standard error. Training subsets are stratified draws of the 60,000 training images",
             "(the same subset for every method of a seed). Each run is paired with the STL run on the same",
-            "OpenBLAS kernel where there is one: a rerun on another kernel (its run log names the kernel)",
+            "OpenBLAS kernel where there is one: a rerun on another kernel (its run log names the kernel;",
+            "for runs made before the logs did, a <dir>.kernels file records it from the session's notes)",
             "differs in the last digits, and the STL row keeps the first run.", ""]
     for (hierarchy, model) in sorted({(h, m) for h, m, _ in settings}):
         sizes = sorted(n for h, m, n in settings if h == hierarchy and m == model)

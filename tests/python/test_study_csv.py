@@ -214,5 +214,22 @@ with tempfile.TemporaryDirectory() as d:
     write(dev, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,89.5\nstl,2,90.2\nstl@dev,1,89.0\nstl@dev,2,89.9\n")
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode != 0 and "stl seed 2 is 90.1 here, 90.2 in another directory" in done.stderr, done.stderr
+    # Runs made before their logs named the kernel: <dir>.kernels names it per method, from the
+    # sessions' notes. A baseline it does not name is still a clash; a malformed line is rejected.
+    write(dev, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,89.5\nstl,2,90.1\nstl@dev,1,89.0\nstl@dev,2,89.9\n")
+    os.remove(os.path.join(study, "half2_mlp_n300.log"))
+    write(study, "half2_mlp_n300.kernels", "# recorded afterwards\nhuman+equal SkylakeX\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "stl seed 2 is 90.1 here, 90.0 in another directory" in done.stderr, done.stderr
+    write(study, "half2_mlp_n300.kernels", "# recorded afterwards\nhuman+equal SkylakeX\nstl SkylakeX  # its session's note\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = open(os.path.join(docs, "RESULTS.md")).read()
+    for expected in ("| rl_aux+equal (seeds 2) | 90.60 ± 0.28 | +0.80 ± 0.10 |", "| rl_aux+equal vs stl@dev | +1.15 ± 0.25 (2) |"):
+        assert expected in report, f"'{expected}' not in the report:\n{report}"
+    write(study, "half2_mlp_n300.kernels", "stl\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "half2_mlp_n300.kernels line 1: expected 'method kernel'" in done.stderr, done.stderr
+    os.remove(os.path.join(study, "half2_mlp_n300.kernels"))
     print("make_results on baseline reruns on another GEMM kernel: each run paired with the STL on its kernel")
 print("study CSV readers and make_results: every bad input rejected with its file named")

@@ -5,6 +5,7 @@ stops the run before any data is read or any file changes; --aux-weight writes t
 directory.  Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
 import gzip
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STUDY = os.path.join(HERE, "..", "..", "benchmarks", "torch_study.py")
 sys.path.insert(0, os.path.join(HERE, "..", "..", "benchmarks"))
 import study_csv  # noqa: E402
+from torch_reference import blas_kernel  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+from make_results import gemm_kernel  # noqa: E402
 
 
 def write_idx(path, magic, array):
@@ -83,6 +87,13 @@ with tempfile.TemporaryDirectory() as d:
     assert abs(float(summary["human+equal"]["delta_vs_stl"]) - delta) < 1e-9, (summary, runs)
     # (two steps of training: whether the methods learn is test_torch_reference.py's question)
     print(f"--add: human+equal {runs['human+equal']} beside the kept STL {runs['stl']}")
+    # Its output, kept as the setting's run log, names the OpenBLAS kernel in the line make_results
+    # reads to pair each run with the STL on its own kernel.
+    with open(setting + ".log", "w") as f:
+        f.write(done.stdout)
+    kernel = gemm_kernel(setting, "human+equal")
+    assert re.search(r"^GEMM: ", done.stdout, re.M) and kernel and blas_kernel().startswith(kernel), (kernel, done.stdout)
+    print(f"--add's log names the kernel make_results pairs by: {kernel}")
 
     # Without --add a finished setting is left alone (the study is resumable).
     before = open(summary_path).read()
