@@ -178,7 +178,7 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
     out += ["| setting | method | auxl accuracy | PyTorch accuracy | auxl − PyTorch | auxl Δ vs STL | "
             "PyTorch Δ vs STL | difference of Δ |",
             "|---|---|---|---|---|---|---|---|"]
-    flagged = total = 0
+    flagged = total = single = 0
     gain_differences = []
     by_method = {}  # method -> [(difference of gains, its standard error)]
     by_setting = {}  # setting -> [difference of gains]: its rows share the STL runs
@@ -195,6 +195,22 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
             ma, sa, na = float(a["accuracy_mean"]), float(a["accuracy_std"]), int(a["runs"]) - int(a["diverged"])
             mb, sb, nb = float(b["accuracy_mean"]), float(b["accuracy_std"]), int(b["runs"]) - int(b["diverged"])
             diff, se = ma - mb, (sa * sa / max(na, 1) + sb * sb / max(nb, 1)) ** 0.5
+            if min(na, nb) < 2:
+                # One run has no spread: the row is shown, but no standard error is claimed for it and
+                # it stays out of every count and average below.
+                single += 1
+                da = db = None
+                if method != "stl" and a.get("delta_vs_stl", "") != "" and b.get("delta_vs_stl", "") != "":
+                    da, db = float(a["delta_vs_stl"]), float(b["delta_vs_stl"])
+                def spread(value, error, runs, sign=""):
+                    return f"{value:{sign}.2f} ± {error:.2f}" if runs > 1 else f"{value:{sign}.2f}"
+                out.append("| " + " | ".join([
+                    f"{key[0]} {key[1]} n={key[2]}", method, f"{spread(ma, sa, na)} ({na})", f"{spread(mb, sb, nb)} ({nb})",
+                    f"{diff:+.2f} (one seed)",
+                    *(["—", "—", "—"] if da is None else [spread(da, float(a["delta_se"]), na, "+"),
+                                                          spread(db, float(b["delta_se"]), nb, "+"),
+                                                          f"{da - db:+.2f} (one seed)"])]) + " |")
+                continue
             total += 1
             mark = "*" if abs(diff) > 2 * se else ""
             flagged += bool(mark)
@@ -217,7 +233,9 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
     out += ["", f"{flagged} of {total} comparisons differ by more than twice their standard error "
             f"(about {0.05 * total:.1f} expected by chance if the implementations agree; with few seeds per side "
             "the standard errors are rough, and the methods of one library share each seed's training subset, so "
-            "the rows of a setting are not independent)."]
+            "the rows of a setting are not independent)."
+            + (f" {single} row{'s' if single > 1 else ''} with a single seed on one side {'are' if single > 1 else 'is'} shown "
+               "without a standard error and left out of this count and of the averages below." if single else "")]
     if len(gain_differences) > 1:
         mean = statistics.mean(gain_differences)
         se = statistics.stdev(gain_differences) / len(gain_differences) ** 0.5
@@ -272,7 +290,9 @@ def dev_split_section(runs):
     The dev-set methods train on 95 % of the subset; stl@dev is STL on that same part, so their
     gain over stl@dev is their own effect, without the split's cost."""
     def cell(v):
-        return "—" if not v else f"{v[0]:+.2f} ± {v[1]:.2f} ({v[2]})"
+        if not v:
+            return "—"
+        return f"{v[0]:+.2f} ({v[2]})" if v[2] < 2 else f"{v[0]:+.2f} ± {v[1]:.2f} ({v[2]})"
 
     rows = []
     for key in sorted({k for k, _ in runs}):
@@ -287,7 +307,8 @@ def dev_split_section(runs):
             diff = "—"
             if va and vb:
                 d, e = va[0] - vb[0], (va[1] ** 2 + vb[1] ** 2) ** 0.5
-                diff = f"{d:+.2f} ± {e:.2f}{'*' if abs(d) > 2 * e else ''}"
+                # a single seed on either side has no spread to set a standard error by
+                diff = f"{d:+.2f} (one seed)" if min(va[2], vb[2]) < 2 else f"{d:+.2f} ± {e:.2f}{'*' if abs(d) > 2 * e else ''}"
             label = "stl@dev vs STL (the split's cost)" if method == "stl@dev" else f"{method} vs stl@dev"
             rows.append(f"| {key[0]} {key[1]} n={key[2]} | {label} | {cell(va)} | {cell(vb)} | {diff} |")
     if not rows:

@@ -163,6 +163,22 @@ with tempfile.TemporaryDirectory() as d:
         assert expected in report, f"'{expected}' not in the report:\n{report}"
     assert "![" not in report, "--no-plots must not link images"
 
+    # One seed on a side has no spread: its row is shown without a standard error and kept out of
+    # the count of differences beyond two of them (a zero "standard error" would flag it).
+    single = os.path.join(study, "half2_mlp_n300_dtgseeds4-4_torch")
+    write(single, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.4,0,0,0,0.07,9.0,,\ndtg,1,0,91.5,0,1.1,0,0.55,60.0,,\n")
+    write(single, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.4\ndtg,4,91.5\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with_single = open(os.path.join(docs, "RESULTS.md")).read()
+    for expected in ("| half2 mlp n=300 | dtg | 90.80 ± 0.28 (2) | 91.50 (1) | -0.70 (one seed) | +0.70 ± 0.30 | +1.10 | -0.40 (one seed) |",
+                     "1 row with a single seed on one side is shown without a standard error"):
+        assert expected in with_single, f"'{expected}' not in the report:\n{with_single}"
+    shutil.rmtree(single)
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0 and open(os.path.join(docs, "RESULTS.md")).read() == report, done.stderr
+    print("make_results on a single PyTorch seed: shown without a standard error, not counted")
+
     write(setting, "runs_half2_mlp.csv", RUNS.replace("90.4", "90.4.1"))
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode != 0, "make_results accepted a corrupt runs CSV"
