@@ -159,6 +159,11 @@ def pooled_row(runs, method):
     return row
 
 
+def spread(value, error, runs, sign=""):
+    """value ± error, or the value alone where a single run gives no spread to measure."""
+    return f"{value:{sign}.2f} ± {error:.2f}" if runs > 1 else f"{value:{sign}.2f}"
+
+
 def torch_section(settings, torch_runs, methods, study, per_seed):
     """auxl beside the PyTorch reference (benchmarks/torch_study.py) for every setting both ran.
     Where both libraries have per-seed runs of a method, the rows pool every seed they have
@@ -202,8 +207,6 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
                 da = db = None
                 if method != "stl" and a.get("delta_vs_stl", "") != "" and b.get("delta_vs_stl", "") != "":
                     da, db = float(a["delta_vs_stl"]), float(b["delta_vs_stl"])
-                def spread(value, error, runs, sign=""):
-                    return f"{value:{sign}.2f} ± {error:.2f}" if runs > 1 else f"{value:{sign}.2f}"
                 out.append("| " + " | ".join([
                     f"{key[0]} {key[1]} n={key[2]}", method, f"{spread(ma, sa, na)} ({na})", f"{spread(mb, sb, nb)} ({nb})",
                     f"{diff:+.2f} (one seed)",
