@@ -74,10 +74,15 @@ def read_curves(directory):
     return curves
 
 
+def runs_of(row):
+    """Finished runs behind a summary row (a single run has no spread to show)."""
+    return int(row.get("runs") or 0) - int(row.get("diverged") or 0)
+
+
 def fmt(row, key_mean, key_sd):
     if not row or row.get(key_mean, "") == "":
         return "—"
-    return f"{float(row[key_mean]):.2f} ± {float(row[key_sd]):.2f}"
+    return spread(float(row[key_mean]), float(row[key_sd]), runs_of(row))
 
 
 BASELINES = ("stl", "stl@dev")
@@ -197,8 +202,8 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
                 a, b = pa, pb
             if not a or not b or a.get("accuracy_mean", "") == "" or b.get("accuracy_mean", "") == "":
                 continue
-            ma, sa, na = float(a["accuracy_mean"]), float(a["accuracy_std"]), int(a["runs"]) - int(a["diverged"])
-            mb, sb, nb = float(b["accuracy_mean"]), float(b["accuracy_std"]), int(b["runs"]) - int(b["diverged"])
+            ma, sa, na = float(a["accuracy_mean"]), float(a["accuracy_std"]), runs_of(a)
+            mb, sb, nb = float(b["accuracy_mean"]), float(b["accuracy_std"]), runs_of(b)
             diff, se = ma - mb, (sa * sa / max(na, 1) + sb * sb / max(nb, 1)) ** 0.5
             if min(na, nb) < 2:
                 # One run has no spread: the row is shown, but no standard error is claimed for it and
@@ -436,7 +441,7 @@ def write_report(args):
                 row = settings[(hierarchy, model, n)][0].get(method)
                 cells.append(fmt(row, "accuracy_mean", "accuracy_std"))
                 if row and method != "stl" and row.get("delta_vs_stl", "") != "":
-                    cells.append(f"{float(row['delta_vs_stl']):+.2f} ± {float(row['delta_se']):.2f}")
+                    cells.append(spread(float(row["delta_vs_stl"]), float(row["delta_se"]), runs_of(row), "+"))
                 else:
                     cells.append("—")
             # s / epoch at the largest size this method ran (the newer methods stop short of 60,000)

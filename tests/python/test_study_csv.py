@@ -168,16 +168,24 @@ with tempfile.TemporaryDirectory() as d:
     single = os.path.join(study, "half2_mlp_n300_dtgseeds4-4_torch")
     write(single, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.4,0,0,0,0.07,9.0,,\ndtg,1,0,91.5,0,1.1,0,0.55,60.0,,\n")
     write(single, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.4\ndtg,4,91.5\n")
+    # likewise a setting of auxl's own tables that has one seed so far (as half2_cnn_n60000 had)
+    one_seed = os.path.join(study, "half2_mlp_n1000")
+    write(one_seed, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.6,0,,,0.2,9.0,,\n"
+          "human+equal,1,0,91.0,0,0.4,0,0.2,9.0,,\n")
+    write(one_seed, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,90.6\nhuman+equal,1,91.0\n")
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     with_single = open(os.path.join(docs, "RESULTS.md")).read()
     for expected in ("| half2 mlp n=300 | dtg | 90.80 ± 0.28 (2) | 91.50 (1) | -0.70 (one seed) | +0.70 ± 0.30 | +1.10 | -0.40 (one seed) |",
                      "1 row with a single seed on one side is shown without a standard error"):
         assert expected in with_single, f"'{expected}' not in the report:\n{with_single}"
+    assert "| human+equal (seeds 3/1) | 90.50 ± 0.40 | +0.50 ± 0.10 | 91.00 | +0.40 |" in with_single, with_single
+    assert "± 0.00" not in with_single, "a single run was given a zero spread"
     shutil.rmtree(single)
+    shutil.rmtree(one_seed)
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0 and open(os.path.join(docs, "RESULTS.md")).read() == report, done.stderr
-    print("make_results on a single PyTorch seed: shown without a standard error, not counted")
+    print("make_results on a single seed (PyTorch row, auxl setting): shown without a standard error, not counted")
 
     write(setting, "runs_half2_mlp.csv", RUNS.replace("90.4", "90.4.1"))
     done = subprocess.run(command, capture_output=True, text=True)
