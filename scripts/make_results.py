@@ -18,6 +18,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import study_csv  # noqa: E402  (the checked CSV readers, shared with torch_study.py --add)
 
 plt = None  # matplotlib.pyplot, imported in main() unless --no-plots
+written_plots = set()  # file names save_plot wrote in this run
+# The names of the plots this script writes; any other file in docs/img is the user's own.
+GENERATED_PLOT = re.compile(r"^(accuracy_vs_epoch_.+|accuracy_vs_size_.+|weight_sweep_.+|seconds_per_epoch)\.png$")
 
 SETTING = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)$")
 TORCH = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_torch$")  # benchmarks/torch_study.py
@@ -44,6 +47,17 @@ def save_plot(fig, ax, path, xlabel, ylabel, title, legend_size=8):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    written_plots.add(os.path.basename(path))
+
+
+def remove_stale_plots(img, written):
+    """Deletes the plots an earlier run wrote that this run did not, e.g. the per-epoch plot of a
+    size that is no longer a model's middle size: nothing links to them, and a reader browsing
+    docs/img would take them for current.  Only names this script writes are touched."""
+    removed = sorted(name for name in os.listdir(img) if GENERATED_PLOT.match(name) and name not in written)
+    for name in removed:
+        os.remove(os.path.join(img, name))
+    return removed
 
 
 def only_file(directory, pattern):
@@ -583,6 +597,9 @@ def write_report(args):
         f.write("\n".join(out) + "\n")
     os.replace(target + ".tmp", target)  # the old report survives a failed run
     print(f"wrote {target}" + ("" if args.no_plots else f" and {img}/*.png"))
+    if not args.no_plots:  # --no-plots writes none, so it must not judge which are stale
+        for name in remove_stale_plots(img, written_plots):
+            print(f"removed {os.path.join(img, name)}: no longer written")
 
 
 if __name__ == "__main__":

@@ -256,4 +256,24 @@ with tempfile.TemporaryDirectory() as d:
     assert done.returncode != 0 and "half2_mlp_n300.kernels line 1: expected 'method kernel'" in done.stderr, done.stderr
     os.remove(os.path.join(study, "half2_mlp_n300.kernels"))
     print("make_results on baseline reruns on another GEMM kernel: each run paired with the STL on its kernel")
+
+# --- make_results' clean-up of plots it no longer writes (no matplotlib needed) ---
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import make_results  # noqa: E402
+with tempfile.TemporaryDirectory() as img:
+    names = ["accuracy_vs_epoch_half2_cnn_n1000.png",  # stale: the middle size moved to 6,000
+             "accuracy_vs_epoch_half2_cnn_n6000.png", "accuracy_vs_size_half2_cnn.png",
+             "weight_sweep_half2_mlp_n1000.png", "seconds_per_epoch.png",
+             "weight_sweep_super5_cnn_n300.png",  # stale
+             "architecture.png", "accuracy_vs_epoch_notes.txt"]  # the user's own files: kept
+    for name in names:
+        write(img, name, "x")
+    written = {"accuracy_vs_epoch_half2_cnn_n6000.png", "accuracy_vs_size_half2_cnn.png",
+               "weight_sweep_half2_mlp_n1000.png", "seconds_per_epoch.png"}
+    removed = make_results.remove_stale_plots(img, written)
+    assert removed == ["accuracy_vs_epoch_half2_cnn_n1000.png", "weight_sweep_super5_cnn_n300.png"], removed
+    left = sorted(os.listdir(img))
+    assert left == sorted(written | {"architecture.png", "accuracy_vs_epoch_notes.txt"}), left
+    assert make_results.remove_stale_plots(img, written) == [], "a second clean-up removed more"
+print("make_results' clean-up: removes only the generated plots this run did not write")
 print("study CSV readers and make_results: every bad input rejected with its file named")
