@@ -557,7 +557,8 @@ def write_report(args):
         weights = sorted({key[3] for key in sweeps if key[:3] == (h, m, n)} | {1.0})
         out += [f"## Auxiliary-weight sweep ({h}, {m.upper()}, n = {n})", "",
                 "Δ vs STL (points, paired by seed, mean ± standard error) of the human-hierarchy",
-                "compositions as the auxiliary weight λ varies (λ = 1 is the main study's setting).", "",
+                "compositions as the auxiliary weight λ varies (λ = 1 is the main study's setting, every seed",
+                "it has pooled in both libraries; a point with one seed so far has no standard error)."), "",
                 "| method | library | " + " | ".join(f"λ = {w:g}" for w in weights) + " |",
                 "|---|---|" + "---|" * len(weights)]
         lines = []
@@ -567,9 +568,15 @@ def write_report(args):
                 for w in weights:
                     summary = at_one[library] if w == 1.0 else sweeps.get((h, m, n, w, library))
                     row = summary.get(method) if summary else None
-                    if row and row.get("delta_vs_stl"):
+                    if w == 1.0 and library == "torch":
+                        # λ = 1 pools every seed, extra-seed directories included, as auxl's row
+                        # already does (the summary alone holds only the first directory's seeds).
+                        pooled = pooled_row(per_seed.get(((h, m, n), "torch"), {}), method)
+                        if pooled and pooled["runs"] > runs_of(row or {}):
+                            row = pooled
+                    if row and row.get("delta_vs_stl") not in (None, ""):
                         d, se = float(row["delta_vs_stl"]), float(row["delta_se"])
-                        cells.append(f"{d:+.2f} ± {se:.2f}")
+                        cells.append(spread(d, se, runs_of(row), sign="+"))
                         xs.append(w)
                         ys.append(d)
                         es.append(se)

@@ -166,8 +166,13 @@ with tempfile.TemporaryDirectory() as d:
     # One seed on a side has no spread: its row is shown without a standard error and kept out of
     # the count of differences beyond two of them (a zero "standard error" would flag it).
     single = os.path.join(study, "half2_mlp_n300_dtgseeds4-4_torch")
-    write(single, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.4,0,0,0,0.07,9.0,,\ndtg,1,0,91.5,0,1.1,0,0.55,60.0,,\n")
-    write(single, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.4\ndtg,4,91.5\n")
+    write(single, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.4,0,0,0,0.07,9.0,,\ndtg,1,0,91.5,0,1.1,0,0.55,60.0,,\n"
+          "human+equal,1,0,90.9,0,0.5,0,0.08,10.0,,\n")
+    write(single, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.4\ndtg,4,91.5\nhuman+equal,4,90.9\n")
+    # a sweep point with one seed so far (as sweep_half2_cnn_n60000_w0.5 had)
+    sweep_one = os.path.join(study, "sweep_half2_mlp_n300_w4")
+    write(sweep_one, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.0,0,0,0,0.07,9.0,,\n"
+          "human+equal,1,0,90.6,0,0.6,0,0.08,10.0,,\n")
     # likewise a setting of auxl's own tables that has one seed so far (as half2_cnn_n60000 had)
     one_seed = os.path.join(study, "half2_mlp_n1000")
     write(one_seed, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.6,0,,,0.2,9.0,,\n"
@@ -180,8 +185,15 @@ with tempfile.TemporaryDirectory() as d:
                      "1 row with a single seed on one side is shown without a standard error"):
         assert expected in with_single, f"'{expected}' not in the report:\n{with_single}"
     assert "| human+equal (seeds 3/1) | 90.50 ± 0.40 | +0.50 ± 0.10 | 91.00 | +0.40 |" in with_single, with_single
+    # The sweep's λ = 1 pools PyTorch's extra seeds as auxl's row does: seeds 1-3 and 4 paired by
+    # seed give +0.35 ± 0.12 (the first directory's summary alone says +0.30 ± 0.20).
+    for expected in ("| method | library | λ = 1 | λ = 2 | λ = 4 |",
+                     "| human+equal | auxl | +0.50 ± 0.10 | +0.70 ± 0.20 | +0.60 |",
+                     "| human+equal | PyTorch | +0.35 ± 0.12 | -0.20 ± 0.30 | — |"):
+        assert expected in with_single, f"'{expected}' not in the report:\n{with_single}"
     assert "± 0.00" not in with_single, "a single run was given a zero spread"
     shutil.rmtree(single)
+    shutil.rmtree(sweep_one)
     shutil.rmtree(one_seed)
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0 and open(os.path.join(docs, "RESULTS.md")).read() == report, done.stderr
