@@ -558,7 +558,7 @@ def write_report(args):
         out += [f"## Auxiliary-weight sweep ({h}, {m.upper()}, n = {n})", "",
                 "Δ vs STL (points, paired by seed, mean ± standard error) of the human-hierarchy",
                 "compositions as the auxiliary weight λ varies (λ = 1 is the main study's setting, every seed",
-                "it has pooled in both libraries; a point with one seed so far has no standard error)."), "",
+                "it has pooled in both libraries; a point with one seed so far has no standard error).", "",
                 "| method | library | " + " | ".join(f"λ = {w:g}" for w in weights) + " |",
                 "|---|---|" + "---|" * len(weights)]
         lines = []
