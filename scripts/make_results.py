@@ -26,8 +26,9 @@ SETTING = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)$")
 TORCH = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_torch$")  # benchmarks/torch_study.py
 # more seeds of a setting, e.g. super5_mlp_n300_seeds9-16, half2_mlp_n300_devseeds4-19(_torch)
 EXTRA = re.compile(r"^(half2|parity2|super5)_(mlp|cnn)_n(\d+)_[a-z]*seeds\d+-\d+(_torch)?$")
-# the auxiliary-weight sweep; _torch: torch_study.py --aux-weight W
-SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)(_torch)?$")
+# the auxiliary-weight sweep; _torch: torch_study.py --aux-weight W; _seedsS-T: more seeds of a
+# sweep point, pooled with its first directory as the main study's extra-seed directories are
+SWEEP = re.compile(r"^sweep_(half2|parity2|super5)_(mlp|cnn)_n(\d+)_w([0-9.]+)(?:_seeds\d+-\d+)?(_torch)?$")
 
 
 def log_ticks(ax, ticks, labels, base=10):
@@ -375,6 +376,7 @@ def write_report(args):
     settings, sweeps, torch_runs = {}, {}, {}
     extra_auxl = defaultdict(list)  # setting -> [(summary, curves)] of its auxl extra-seed directories
     per_seed = defaultdict(SettingRuns)  # (setting, library) -> method -> {seed: accuracy}
+    sweep_seeds = defaultdict(SettingRuns)  # (setting, λ, library) -> method -> {seed: accuracy}
     sources = defaultdict(lambda: defaultdict(dict))  # (setting, library) -> method -> {seed: directory}
     for entry in sorted(os.listdir(args.study)):
         path = os.path.join(args.study, entry)
@@ -401,10 +403,12 @@ def write_report(args):
             if summary:
                 settings[(m.group(1), m.group(2), int(m.group(3)))] = (summary, read_curves(path))
         elif s and os.path.isdir(path):
+            key = (s.group(1), s.group(2), int(s.group(3)), float(s.group(4)), "torch" if s.group(5) else "auxl")
             summary = read_summary(path)
             if summary:
-                sweeps[(s.group(1), s.group(2), int(s.group(3)), float(s.group(4)),
-                        "torch" if s.group(5) else "auxl")] = summary
+                sweeps.setdefault(key, summary)  # the first directory's; its extra seeds pool below
+                for method, seeds in read_runs(path).items():
+                    pool_runs(sweep_seeds[key], path, method, seeds, sources[key])
     if not settings:
         raise SystemExit(f"make_results: no finished setting in {args.study}")
     # auxl's tables pool every seed a setting has too (timings stay the main run's). A method
@@ -568,6 +572,11 @@ def write_report(args):
                 for w in weights:
                     summary = at_one[library] if w == 1.0 else sweeps.get((h, m, n, w, library))
                     row = summary.get(method) if summary else None
+                    if w != 1.0:
+                        # every seed of the point, its _seedsS-T directories included
+                        pooled = pooled_row(sweep_seeds.get((h, m, n, w, library), {}), method)
+                        if pooled and pooled["runs"] > runs_of(row or {}):
+                            row = pooled
                     if w == 1.0 and library == "torch":
                         # λ = 1 pools every seed, extra-seed directories included, as auxl's row
                         # already does (the summary alone holds only the first directory's seeds).

@@ -173,6 +173,7 @@ with tempfile.TemporaryDirectory() as d:
     sweep_one = os.path.join(study, "sweep_half2_mlp_n300_w4")
     write(sweep_one, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.0,0,0,0,0.07,9.0,,\n"
           "human+equal,1,0,90.6,0,0.6,0,0.08,10.0,,\n")
+    write(sweep_one, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,90.0\nhuman+equal,1,90.6\n")
     # likewise a setting of auxl's own tables that has one seed so far (as half2_cnn_n60000 had)
     one_seed = os.path.join(study, "half2_mlp_n1000")
     write(one_seed, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.6,0,,,0.2,9.0,,\n"
@@ -192,6 +193,23 @@ with tempfile.TemporaryDirectory() as d:
                      "| human+equal | PyTorch | +0.35 ± 0.12 | -0.20 ± 0.30 | — |"):
         assert expected in with_single, f"'{expected}' not in the report:\n{with_single}"
     assert "± 0.00" not in with_single, "a single run was given a zero spread"
+    # A second seed of that point in a directory of its own (as sweep_half2_cnn_n60000_w2_seeds2-2)
+    # pools with the first: gains +0.6 and +0.8 paired by seed give +0.70 ± 0.10.
+    sweep_more = os.path.join(study, "sweep_half2_mlp_n300_w4_seeds2-2")
+    write(sweep_more, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.2,0,0,0,0.07,9.0,,\n"
+          "human+equal,1,0,91.0,0,0.8,0,0.08,10.0,,\n")
+    write(sweep_more, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,2,90.2\nhuman+equal,2,91.0\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    pooled_sweep = open(os.path.join(docs, "RESULTS.md")).read()
+    assert "| human+equal | auxl | +0.50 ± 0.10 | +0.70 ± 0.20 | +0.70 ± 0.10 |" in pooled_sweep, pooled_sweep
+    assert "sweep_half2_mlp_n300_w4_seeds2-2 is not named" not in done.stderr, done.stderr
+    # the two directories of a point must agree about a seed they both ran
+    write(sweep_more, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,90.3\nhuman+equal,1,91.0\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "stl seed 1 is 90.3 here, 90.0 in another directory" in done.stderr, done.stderr
+    shutil.rmtree(sweep_more)
+    print("make_results pools a sweep point's extra-seed directories, and stops on a seed they disagree about")
     shutil.rmtree(single)
     shutil.rmtree(sweep_one)
     shutil.rmtree(one_seed)
