@@ -12,7 +12,8 @@ set -eu
 
 packages="build-essential cmake pkg-config libeigen3-dev libxtensor-dev xtl-dev libxsimd-dev \
 libxtensor-blas-dev libopenblas-dev liblapack-dev libboost-dev doctest-dev zlib1g-dev \
-libbenchmark-dev dataset-fashion-mnist python3-venv python3-numpy libopenmpi-dev openmpi-bin clang libclang-rt-14-dev"
+libbenchmark-dev dataset-fashion-mnist python3-venv python3-numpy libopenmpi-dev openmpi-bin clang libclang-rt-14-dev \
+g++-aarch64-linux-gnu qemu-user"
 for arg in "$@"; do
     if [ "$arg" = "--torch" ]; then packages="$packages python3-torch"; fi
 done

@@ -169,6 +169,8 @@ TEST_CASE("gemm honours BLAS semantics for beta and empty sums, on both backends
     CHECK(gemm_backend().find("AVX-512") != std::string::npos);
 #elif defined(__AVX2__)
     CHECK(gemm_backend().find("AVX2") != std::string::npos);
+#elif defined(__aarch64__)
+    CHECK(gemm_backend().find("NEON") != std::string::npos);  // not "no SIMD"
 #endif
 #if defined(__FMA__)
     CHECK(gemm_backend().find("FMA") != std::string::npos);

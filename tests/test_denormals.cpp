@@ -37,11 +37,27 @@ float tiny_product() {
     return a * b;
 }
 
+// A subnormal input (1e-40) scaled into the normal range: 1e-30, or 0 where inputs are flushed.
+float scaled_subnormal() {
+    volatile float tiny = 1e-40f, scale = 1e10f;
+    return tiny * scale;
+}
+
 }  // namespace
+
+TEST_CASE("the flush guard is compiled in on x86-64 and AArch64") {
+    // Every other check here is conditional on `supported`: a target test that silently fell back
+    // to the no-op guard would pass them all.  tests/cross/aarch64.sh runs this file under qemu.
+#if defined(__x86_64__) || defined(_M_X64) || defined(__aarch64__)
+    CHECK(scoped_flush_denormals::supported);
+#else
+    MESSAGE("a target without flush-to-zero control: the guard is a no-op");
+#endif
+}
 
 TEST_CASE("scoped_flush_denormals flushes inside its scope and restores the mode after") {
     if (!scoped_flush_denormals::supported) {
-        MESSAGE("no MXCSR on this target: the guard is a no-op");
+        MESSAGE("no flush-to-zero control on this target: the guard is a no-op");
         return;
     }
     const bool before = scoped_flush_denormals::active_on_this_thread();
@@ -50,7 +66,8 @@ TEST_CASE("scoped_flush_denormals flushes inside its scope and restores the mode
     {
         const scoped_flush_denormals flush;
         CHECK(scoped_flush_denormals::active_on_this_thread());
-        CHECK(tiny_product() == 0.0f);
+        CHECK(tiny_product() == 0.0f);       // a subnormal result is flushed (x86 FTZ, Arm FZ)
+        CHECK(scaled_subnormal() == 0.0f);   // a subnormal input reads as 0 (x86 DAZ, Arm FZ)
         {
             const scoped_flush_denormals nested;
             CHECK(tiny_product() == 0.0f);
@@ -61,6 +78,7 @@ TEST_CASE("scoped_flush_denormals flushes inside its scope and restores the mode
     }
     CHECK_FALSE(scoped_flush_denormals::active_on_this_thread());
     CHECK(subnormal(tiny_product()));
+    CHECK(scaled_subnormal() > 0.0f);
 }
 
 TEST_CASE("Adam: a moment whose gradient stops reaches exactly 0 without passing through subnormals") {

@@ -130,7 +130,7 @@ inline std::string gemm_backend() {
     // FMA only beside AVX-512), which hides the difference that decides its GEMM speed; name the
     // widest sets from Eigen's configuration macros instead.
     std::string sets;
-    const auto add = [&sets](const char* name) { sets += sets.empty() ? name : std::string(", ") + name; };
+    [[maybe_unused]] const auto add = [&sets](const char* name) { sets += sets.empty() ? name : std::string(", ") + name; };
 #if defined(EIGEN_VECTORIZE_AVX512)
     add("AVX-512");
 #endif
@@ -146,6 +146,12 @@ inline std::string gemm_backend() {
     add("SSE4.2");
 #elif defined(EIGEN_VECTORIZE_SSE2)
     add("SSE2");
+#endif
+#if defined(EIGEN_VECTORIZE_SVE)
+    add("SVE");
+#endif
+#if defined(EIGEN_VECTORIZE_NEON)
+    add("NEON");  // AArch64 (tests/cross/aarch64.sh)
 #endif
     if (sets.empty()) sets = "no SIMD";
     return "Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
