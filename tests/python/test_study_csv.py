@@ -42,6 +42,13 @@ def write(directory, name, text, binary=False):
     return path
 
 
+def write_one_seed(directory, seed, stl, method, accuracy):
+    """A directory of one seed's runs: STL and one method, summary and runs CSV."""
+    write(directory, "summary_half2_mlp.csv", SUMMARY_HEADER + f"\nstl,1,0,{stl},0,0,0,0.07,9.0,,\n"
+          f"{method},1,0,{accuracy},0,{accuracy - stl:.1f},0,0.08,10.0,,\n")
+    write(directory, "runs_half2_mlp.csv", f"method,seed,accuracy\nstl,{seed},{stl}\n{method},{seed},{accuracy}\n")
+
+
 def expect_error(reader, path, fragment):
     try:
         reader(path)
@@ -171,14 +178,10 @@ with tempfile.TemporaryDirectory() as d:
     write(single, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.4\ndtg,4,91.5\nhuman+equal,4,90.9\n")
     # a sweep point with one seed so far (as sweep_half2_cnn_n60000_w0.5 had)
     sweep_one = os.path.join(study, "sweep_half2_mlp_n300_w4")
-    write(sweep_one, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.0,0,0,0,0.07,9.0,,\n"
-          "human+equal,1,0,90.6,0,0.6,0,0.08,10.0,,\n")
-    write(sweep_one, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,90.0\nhuman+equal,1,90.6\n")
+    write_one_seed(sweep_one, 1, 90.0, "human+equal", 90.6)
     # likewise a setting of auxl's own tables that has one seed so far (as half2_cnn_n60000 had)
     one_seed = os.path.join(study, "half2_mlp_n1000")
-    write(one_seed, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.6,0,,,0.2,9.0,,\n"
-          "human+equal,1,0,91.0,0,0.4,0,0.2,9.0,,\n")
-    write(one_seed, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,90.6\nhuman+equal,1,91.0\n")
+    write_one_seed(one_seed, 1, 90.6, "human+equal", 91.0)
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     with_single = open(os.path.join(docs, "RESULTS.md")).read()
@@ -196,9 +199,7 @@ with tempfile.TemporaryDirectory() as d:
     # A second seed of that point in a directory of its own (as sweep_half2_cnn_n60000_w2_seeds2-2)
     # pools with the first: gains +0.6 and +0.8 paired by seed give +0.70 ± 0.10.
     sweep_more = os.path.join(study, "sweep_half2_mlp_n300_w4_seeds2-2")
-    write(sweep_more, "summary_half2_mlp.csv", SUMMARY_HEADER + "\nstl,1,0,90.2,0,0,0,0.07,9.0,,\n"
-          "human+equal,1,0,91.0,0,0.8,0,0.08,10.0,,\n")
-    write(sweep_more, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,2,90.2\nhuman+equal,2,91.0\n")
+    write_one_seed(sweep_more, 2, 90.2, "human+equal", 91.0)
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     pooled_sweep = open(os.path.join(docs, "RESULTS.md")).read()
