@@ -182,6 +182,12 @@ def read_finished(directory, hierarchy, model):
     return runs
 
 
+def accuracy_percent(fraction):
+    """A test accuracy in percent without the binary noise of the *100 (95.89999999999999 -> 95.9).
+    Ten decimals keep every digit a test set of any size distinguishes."""
+    return round(100 * fraction, 10)
+
+
 def write_summary(directory, hierarchy, model, methods, runs):
     os.makedirs(directory, exist_ok=True)
     rows = []
@@ -200,7 +206,7 @@ def write_summary(directory, hierarchy, model, methods, runs):
              ["method", "runs", "diverged", "accuracy_mean", "accuracy_std", "delta_vs_stl", "delta_se",
               "seconds_per_epoch", "ms_per_step", "delta_vs_stl_dev", "delta_dev_se"], rows),
             (f"runs_{hierarchy}_{model}.csv", ["method", "seed", "accuracy"],
-             [[m, r["seed"], 100 * r["accuracy"]] for m in methods for r in runs[m] if not r["diverged"]])):
+             [[m, r["seed"], accuracy_percent(r["accuracy"])] for m in methods for r in runs[m] if not r["diverged"]])):
         tmp = os.path.join(directory, name + ".tmp")
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)

@@ -22,6 +22,10 @@ import study_csv  # noqa: E402
 from torch_reference import blas_kernel  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 from make_results import gemm_kernel  # noqa: E402
+from torch_study import accuracy_percent  # noqa: E402
+
+# 9,590 of 10,000 right is 95.9 %, not the 95.89999999999999 that 100 * 0.959 gives.
+assert [accuracy_percent(a) for a in (0.959, 0.0057, 1 / 3)] == [95.9, 0.57, 33.3333333333], "accuracy_percent"
 
 
 def write_idx(path, magic, array):
@@ -85,6 +89,9 @@ with tempfile.TemporaryDirectory() as d:
     assert set(runs["human+equal"]) == {1, 2}, runs
     delta = sum(runs["human+equal"][s] - runs["stl"][s] for s in (1, 2)) / 2
     assert abs(float(summary["human+equal"]["delta_vs_stl"]) - delta) < 1e-9, (summary, runs)
+    # Accuracies are written as the percentages they are, not with the *100's binary tail.
+    written = [line.split(",")[2] for line in open(runs_path).read().splitlines()[1:]]
+    assert all(re.fullmatch(r"\d+\.\d{1,10}", a) for a in written), f"untidy accuracies: {written}"
     # (two steps of training: whether the methods learn is test_torch_reference.py's question)
     print(f"--add: human+equal {runs['human+equal']} beside the kept STL {runs['stl']}")
     # Its output, kept as the setting's run log, names the OpenBLAS kernel in the line make_results
