@@ -127,6 +127,9 @@ TEST_CASE("conv2d backward and tangent match finite differences for strides and 
     check_layer<nn::conv2d<4, 2, 2, 0>, shape<3, 6, 6>>(6);
     check_layer<nn::conv2d<2, 3, 2, 1>, shape<2, 7, 4>>(7);
     check_layer<nn::conv2d<1, 1>, shape<3, 2, 2>>(8);
+    // Eight or more output channels: the bias gradient sums eight channels at a time, plus a remainder.
+    check_layer<nn::conv2d<10, 3, 1, 1>, shape<2, 5, 4>>(9);
+    check_layer<nn::conv2d<9, 2, 1, 0>, shape<1, 4, 6>>(10);
 }
 
 namespace {

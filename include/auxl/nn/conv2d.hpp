@@ -7,8 +7,9 @@
 //   forward   y_n  = W cols_n + b 1ᵀ
 //   backward  dW  += dy_n cols_nᵀ,  db += rowsum(dy_n),  dx_n += col2im(Wᵀ dy_n)
 //   tangent   ẏ_n  = W im2col(ẋ_n) + Ẇ cols_n + ḃ 1ᵀ
-// Workspace: two (C·K·K) x (H'·W') buffers per worker; im2col is recomputed in backward rather
-// than stored for the whole batch (memory grows with one sample, not with the batch).
+// Workspace: two (C·K·K) x (H'·W') buffers per worker (and, with stride 1 and padding, two
+// zero-bordered copies of one sample); im2col is recomputed in backward rather than stored for
+// the whole batch (memory grows with one sample, not with the batch).
 //
 // Threads: the samples of a batch are split among the GEMM threads (contiguous blocks, one worker
 // each, run_workers() in core/parallel.hpp), because one sample's products are too small for the
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <vector>
 
 #include "auxl/core/blas.hpp"
@@ -70,7 +72,7 @@ struct conv2d {
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 T* yn = y + n * output_shape::size;
                 for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b[o]);
-                im2col(x + n * In::size, wk.cols.data());
+                im2col(x + n * In::size, wk);
                 gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), w, wk.cols.data(), T(1), yn);
             });
         }
@@ -87,19 +89,14 @@ struct conv2d {
                 const T* dyn = dy + n * output_shape::size;
                 if (ctx.grad) {
                     T* g = count > 1 ? wk.grad.data() : ctx.grad;
-                    im2col(x + n * In::size, wk.cols.data());
+                    im2col(x + n * In::size, wk);
                     gemm<T>(transpose::no, transpose::yes, OutC, patch, pixels, T(1), dyn, wk.cols.data(), T(1),
                             g + weight_offset);
-                    T* db = g + bias_offset;
-                    for (std::size_t o = 0; o < OutC; ++o) {
-                        T sum = 0;
-                        for (std::size_t p = 0; p < pixels; ++p) sum += dyn[o * pixels + p];
-                        db[o] += sum;
-                    }
+                    add_channel_sums(dyn, g + bias_offset);
                 }
                 if (dx) {
                     gemm<T>(transpose::yes, transpose::no, patch, pixels, OutC, T(1), w, dyn, T(0), wk.cols_grad.data());
-                    col2im_add(wk.cols_grad.data(), dx + n * In::size);
+                    col2im_add(wk, dx + n * In::size);
                 }
             });
             if (ctx.grad && count > 1)
@@ -113,14 +110,14 @@ struct conv2d {
                 if (ctx.param_tangent) {
                     const T* b_dot = ctx.param_tangent + bias_offset;
                     for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b_dot[o]);
-                    im2col(x + n * In::size, wk.cols.data());
+                    im2col(x + n * In::size, wk);
                     gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.param_tangent + weight_offset,
                             wk.cols.data(), T(1), yn);
                 } else {
                     std::fill_n(yn, output_shape::size, T(0));
                 }
                 if (x_dot) {
-                    im2col(x_dot + n * In::size, wk.cols.data());
+                    im2col(x_dot + n * In::size, wk);
                     gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.params + weight_offset,
                             wk.cols.data(), T(1), yn);
                 }
@@ -128,6 +125,12 @@ struct conv2d {
         }
 
     private:
+        struct worker {
+            std::vector<T> cols, cols_grad;  // one sample's im2col matrix and its gradient
+            std::vector<T> padded, padded_grad;  // stride 1 with padding: one zero-bordered sample
+            std::vector<T> grad;             // this worker's weight and bias gradient (several workers only)
+        };
+
         // The output columns ow whose input column ow·S + kw − Pad lies inside the image: [first, last).
         // Computed once per kernel column so the copy loops below have no per-element bounds test.
         // (A per-element `inside ? x : 0` select here was miscompiled by g++ 12.2 at -O3 with AVX:
@@ -154,7 +157,103 @@ struct conv2d {
         }
 
         // cols[(c·K + kh)·K + kw][oh·W' + ow] = x[c][oh·S + kh − Pad][ow·S + kw − Pad] (0 outside).
-        static void im2col(const T* x, T* cols) {
+        static void im2col(const T* x, worker& wk) {
+            if constexpr (Stride == 1) im2col_unit_stride(x, wk);
+            else im2col_strided(x, wk.cols.data());
+        }
+
+        // The adjoint of im2col: each column entry is added back to the pixel it was copied from.
+        static void col2im_add(worker& wk, T* dx) {
+            if constexpr (Stride == 1) col2im_add_unit_stride(wk, dx);
+            else col2im_add_strided(wk.cols_grad.data(), dx);
+        }
+
+        // With stride 1, an output row reads out_w consecutive pixels of the zero-padded image, so
+        // both directions go through a padded copy of one sample (worker::padded) in whole rows of
+        // compile-time length, with no bounds tests: the generic loops below spent most of their time
+        // on the row ends (perf, CNN step on OpenBLAS's Cooperlake kernel: col2im alone 10 % of the
+        // step).  Every pixel gets the same additions in the same order as in the generic loops (the
+        // padding cells take the rest and are dropped), so the results are bitwise the same.
+        static constexpr std::size_t padded_h = In::height + 2 * Pad, padded_w = In::width + 2 * Pad;
+        static constexpr std::size_t padded_size = in_c * padded_h * padded_w;
+
+        static void im2col_unit_stride(const T* x, worker& wk) {
+            const T* image = x;
+            if constexpr (Pad > 0) {  // the border of wk.padded stays zero; only the inside is copied
+                T* padded = wk.padded.data();
+                for (std::size_t c = 0; c < in_c; ++c)
+                    for (std::size_t h = 0; h < In::height; ++h)
+                        copy_row<In::width>(x + (c * In::height + h) * In::width, padded + (c * padded_h + h + Pad) * padded_w + Pad);
+                image = padded;
+            }
+            T* cols = wk.cols.data();
+            for (std::size_t c = 0; c < in_c; ++c)
+                for (std::size_t kh = 0; kh < K; ++kh)
+                    for (std::size_t kw = 0; kw < K; ++kw) {
+                        T* row = cols + ((c * K + kh) * K + kw) * pixels;
+                        const T* in = image + (c * padded_h + kh) * padded_w + kw;
+                        for (std::size_t oh = 0; oh < out_h; ++oh)
+                            copy_row<out_w>(in + oh * padded_w, row + oh * out_w);
+                    }
+        }
+
+        static void col2im_add_unit_stride(worker& wk, T* dx) {
+            T* grad = dx;
+            if constexpr (Pad > 0) {  // accumulate onto dx's current values, placed inside a zero border
+                grad = wk.padded_grad.data();
+                std::fill_n(grad, padded_size, T(0));
+                for (std::size_t c = 0; c < in_c; ++c)
+                    for (std::size_t h = 0; h < In::height; ++h)
+                        copy_row<In::width>(dx + (c * In::height + h) * In::width, grad + (c * padded_h + h + Pad) * padded_w + Pad);
+            }
+            const T* cols = wk.cols_grad.data();
+            for (std::size_t c = 0; c < in_c; ++c)
+                for (std::size_t kh = 0; kh < K; ++kh)
+                    for (std::size_t kw = 0; kw < K; ++kw) {
+                        const T* row = cols + ((c * K + kh) * K + kw) * pixels;
+                        T* out = grad + (c * padded_h + kh) * padded_w + kw;
+                        for (std::size_t oh = 0; oh < out_h; ++oh) add_row(row + oh * out_w, out + oh * padded_w);
+                    }
+            if constexpr (Pad > 0)
+                for (std::size_t c = 0; c < in_c; ++c)
+                    for (std::size_t h = 0; h < In::height; ++h)
+                        copy_row<In::width>(grad + (c * padded_h + h + Pad) * padded_w + Pad, dx + (c * In::height + h) * In::width);
+        }
+
+        // db[o] += the sum of channel o's pixels of dy. Each sum runs in pixel order from 0, as one
+        // running sum would (so the same bits), but eight channels at a time: one running sum is a
+        // chain of dependent additions that left the adder idle (5 % of the CNN step in perf).
+        static void add_channel_sums(const T* dy, T* db) {
+            constexpr std::size_t lanes = 8;
+            std::size_t o = 0;
+            for (; o + lanes <= OutC; o += lanes) {
+                T sum[lanes] = {};
+                for (std::size_t p = 0; p < pixels; ++p)
+                    for (std::size_t j = 0; j < lanes; ++j) sum[j] += dy[(o + j) * pixels + p];
+                for (std::size_t j = 0; j < lanes; ++j) db[o + j] += sum[j];
+            }
+            for (; o < OutC; ++o) {
+                T sum = 0;
+                for (std::size_t p = 0; p < pixels; ++p) sum += dy[o * pixels + p];
+                db[o] += sum;
+            }
+        }
+
+        // A row of compile-time length between buffers that never overlap: memcpy of a constant size
+        // is expanded inline, where std::copy_n called memmove for every 14- or 28-pixel row (7 % of
+        // the CNN step in perf).
+        template <std::size_t Length>
+        static void copy_row(const T* src, T* dst) {
+            std::memcpy(dst, src, Length * sizeof(T));
+        }
+
+        // out[i] += src[i] for one output row; the buffers never overlap (cols_grad vs the image).
+        static void add_row(const T* __restrict src, T* __restrict out) {
+            for (std::size_t i = 0; i < out_w; ++i) out[i] += src[i];
+        }
+
+        // The same for any stride, one bounds-checked row at a time.
+        static void im2col_strided(const T* x, T* cols) {
             for (std::size_t c = 0; c < in_c; ++c) {
                 for (std::size_t kh = 0; kh < K; ++kh) {
                     for (std::size_t kw = 0; kw < K; ++kw) {
@@ -177,8 +276,7 @@ struct conv2d {
             }
         }
 
-        // The adjoint of im2col: each column entry is added back to the pixel it was copied from.
-        static void col2im_add(const T* cols, T* dx) {
+        static void col2im_add_strided(const T* cols, T* dx) {
             for (std::size_t c = 0; c < in_c; ++c) {
                 for (std::size_t kh = 0; kh < K; ++kh) {
                     for (std::size_t kw = 0; kw < K; ++kw) {
@@ -197,11 +295,6 @@ struct conv2d {
             }
         }
 
-        struct worker {
-            std::vector<T> cols, cols_grad;  // one sample's im2col matrix and its gradient
-            std::vector<T> grad;             // this worker's weight and bias gradient (several workers only)
-        };
-
         // Workers for a batch: as many as the GEMM threads can run at once, capped by the batch.
         static std::size_t workers(std::size_t batch) {
             return std::max<std::size_t>(1, std::min(batch, worker_capacity()));
@@ -213,6 +306,10 @@ struct conv2d {
                 worker wk;
                 wk.cols.assign(patch * pixels, T(0));
                 wk.cols_grad.assign(patch * pixels, T(0));
+                if constexpr (Stride == 1 && Pad > 0) {
+                    wk.padded.assign(padded_size, T(0));
+                    wk.padded_grad.assign(padded_size, T(0));
+                }
                 workers_.push_back(std::move(wk));
             }
             if (count > 1)
