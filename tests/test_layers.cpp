@@ -86,6 +86,24 @@ void check_layer(std::uint64_t seed, bool training = false) {
     const auto numeric_dx = numeric_gradient(f, x.data(), x.size());
     CHECK(relative_error(dx, numeric_dx) < tolerance);
 
+    // Every built-in layer can write its input gradient (the block then skips zeroing the buffer
+    // between layers).  Written onto NaN garbage it must equal the sum onto zeros exactly, and the
+    // parameter gradient must not change.
+    static_assert(nn::assigns_input_gradient<L>, "built-in layers write dx when asked (nn/context.hpp)");
+    {
+        f();
+        std::vector<double> grad_add(params.size(), 0.0), dx_add(x.size(), 0.0);
+        std::vector<double> grad_set(params.size(), 0.0), dx_set(x.size(), std::nan(""));
+        nn::layer_context<double> actx = ctx;
+        actx.grad = grad_add.data();
+        layer.backward(actx, x.data(), y.data(), r.data(), dx_add.data());
+        actx.grad = grad_set.data();
+        actx.assign_dx = true;
+        layer.backward(actx, x.data(), y.data(), r.data(), dx_set.data());
+        CHECK(dx_set == dx_add);
+        CHECK(grad_set == grad_add);
+    }
+
     // Tangent along a random parameter direction and a random input direction.
     const auto p_dir = random_vector(params.size(), gen);
     const auto x_dir = random_vector(x.size(), gen);
@@ -228,6 +246,32 @@ TEST_CASE("conv2d splits a batch among GEMM threads: same outputs, same gradient
 TEST_CASE("max_pool2d backward and tangent match finite differences") {
     check_layer<nn::max_pool2d<2>, shape<2, 4, 6>>(9);
     check_layer<nn::max_pool2d<3, 2>, shape<1, 7, 5>>(10);
+    check_layer<nn::max_pool2d<2>, shape<2, 5, 7>>(19);  // a last row and column no window covers
+}
+
+TEST_CASE("max_pool2d<2> keeps the first maximum of a window on ties") {
+    // One 4 x 4 plane, four windows: all equal; a tie of the right-hand pair; a unique maximum at
+    // the bottom left; a tie between top left and bottom right.  The gradient goes to the first
+    // maximum in row-major order, as PyTorch's does.
+    using L = nn::max_pool2d<2>::layer<float, shape<1, 4, 4>>;
+    const std::vector<float> x = {1, 1, 0, 5,  //
+                                  1, 1, 0, 5,  //
+                                  2, 0, 7, 0,  //
+                                  3, 1, 0, 7};
+    L layer;
+    layer.reserve(1);
+    nn::layer_context<float> ctx;
+    ctx.batch = 1;
+    std::vector<float> y(4);
+    layer.forward(ctx, x.data(), y.data());
+    CHECK(y == std::vector<float>{1, 5, 3, 7});
+    const std::vector<float> dy = {10, 20, 30, 40};
+    std::vector<float> dx(16, 0.0f);
+    layer.backward(ctx, x.data(), y.data(), dy.data(), dx.data());
+    CHECK(dx == std::vector<float>{10, 0, 0, 20,  //
+                                   0, 0, 0, 0,    //
+                                   0, 0, 40, 0,   //
+                                   30, 0, 0, 0});
 }
 
 TEST_CASE("activation layers backward and tangent match finite differences") {

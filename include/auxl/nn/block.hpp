@@ -152,9 +152,11 @@ public:
             const T* layer_in = input_of(i);
             const T* layer_dy = (index == layer_count - 1) ? dy : gradients_[index].data();
             T* layer_dx = dx;
-            if constexpr (index > 0) {
+            if constexpr (index > 0) {  // the buffer between two layers: written, or zeroed and added to
                 layer_dx = gradients_[index - 1].data();
-                std::fill_n(layer_dx, batch_ * layer_output_size<index - 1>(), T(0));
+                using bound = std::remove_reference_t<decltype(layer)>;
+                if constexpr (assigns_input_gradient<bound>) ctx.assign_dx = true;
+                else std::fill_n(layer_dx, batch_ * layer_output_size<index - 1>(), T(0));
             }
             layer.backward(ctx, layer_in, activations_[i].data(), layer_dy, layer_dx);
         });

@@ -13,6 +13,12 @@
 //   init(params, rng, scheme)            fills its parameters (biases zero)
 //   forward(ctx, x, y)                   y = f(x)                          (writes y)
 //   backward(ctx, x, y, dy, dx)          ctx.grad += dL/dparams, dx += dL/dx (dx may be null)
+//   assigns_input_gradient (optional)    a static constexpr bool; when true, backward honours
+//                                        ctx.assign_dx: it then writes dx = dL/dx and must not
+//                                        read dx's old contents.  A block asks for that on the
+//                                        buffers between its layers, which saves zeroing them
+//                                        first (a whole-batch memset, 4-5 % of a CNN step in
+//                                        perf); layers without the flag get zeroed buffers.
 //   tangent(ctx, x, x_dot, y, y_dot)     y_dot = Jx x_dot + Jp ctx.param_tangent (writes y_dot;
 //                                        x_dot or param_tangent may be null for "zero")
 // backward and tangent must follow a forward on the same input (they read its cached state).
@@ -38,7 +44,16 @@ struct layer_context {
     bool training = false;             ///< dropout active
     rng* dropout = nullptr;            ///< stream for dropout masks
     bool reuse_masks = false;          ///< keep the masks of the previous forward (perturbed passes)
+    bool assign_dx = false;            ///< backward writes dx (=) instead of adding to it (+=); set
+                                       ///< only for layers with assigns_input_gradient
 };
+
+/// Whether layer L's backward can write its input gradient instead of adding to it.
+template <class L>
+inline constexpr bool assigns_input_gradient = [] {
+    if constexpr (requires { L::assigns_input_gradient; }) return bool(L::assigns_input_gradient);
+    else return false;
+}();
 
 /// The contract every bound layer satisfies (checked when a network is assembled).
 template <class L>

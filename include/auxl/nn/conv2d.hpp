@@ -52,6 +52,7 @@ struct conv2d {
         static constexpr std::size_t weight_offset = 0;
         static constexpr std::size_t bias_offset = padded_count<T>(OutC * patch);
         static constexpr std::size_t parameter_count = bias_offset + padded_count<T>(OutC);
+        static constexpr bool assigns_input_gradient = true;  // see nn/context.hpp
 
         static const char* name() { return "conv2d"; }
         static std::vector<segment> segments() {
@@ -96,7 +97,7 @@ struct conv2d {
                 }
                 if (dx) {
                     gemm<T>(transpose::yes, transpose::no, patch, pixels, OutC, T(1), w, dyn, T(0), wk.cols_grad.data());
-                    col2im_add(wk, dx + n * In::size);
+                    col2im_add(wk, dx + n * In::size, ctx.assign_dx);
                 }
             });
             if (ctx.grad && count > 1)
@@ -163,9 +164,16 @@ struct conv2d {
         }
 
         // The adjoint of im2col: each column entry is added back to the pixel it was copied from.
-        static void col2im_add(worker& wk, T* dx) {
-            if constexpr (Stride == 1) col2im_add_unit_stride(wk, dx);
-            else col2im_add_strided(wk.cols_grad.data(), dx);
+        // With assign, dx's old contents are dropped: one sample is zeroed here, while it is in cache,
+        // rather than the whole batch beforehand (the padded path starts from zero anyway).
+        static void col2im_add(worker& wk, T* dx, bool assign) {
+            if constexpr (Stride == 1) {
+                if (assign && Pad == 0) std::fill_n(dx, In::size, T(0));
+                col2im_add_unit_stride(wk, dx, assign);
+            } else {
+                if (assign) std::fill_n(dx, In::size, T(0));
+                col2im_add_strided(wk.cols_grad.data(), dx);
+            }
         }
 
         // With stride 1, an output row reads out_w consecutive pixels of the zero-padded image, so
@@ -197,14 +205,16 @@ struct conv2d {
                     }
         }
 
-        static void col2im_add_unit_stride(worker& wk, T* dx) {
+        static void col2im_add_unit_stride(worker& wk, T* dx, [[maybe_unused]] bool assign) {
             T* grad = dx;
-            if constexpr (Pad > 0) {  // accumulate onto dx's current values, placed inside a zero border
+            if constexpr (Pad > 0) {  // accumulate onto dx's current values (or zeros), inside a zero border
                 grad = wk.padded_grad.data();
                 std::fill_n(grad, padded_size, T(0));
-                for (std::size_t c = 0; c < in_c; ++c)
-                    for (std::size_t h = 0; h < In::height; ++h)
-                        copy_row<In::width>(dx + (c * In::height + h) * In::width, grad + (c * padded_h + h + Pad) * padded_w + Pad);
+                if (!assign)
+                    for (std::size_t c = 0; c < in_c; ++c)
+                        for (std::size_t h = 0; h < In::height; ++h)
+                            copy_row<In::width>(dx + (c * In::height + h) * In::width,
+                                                grad + (c * padded_h + h + Pad) * padded_w + Pad);
             }
             const T* cols = wk.cols_grad.data();
             for (std::size_t c = 0; c < in_c; ++c)
@@ -225,17 +235,19 @@ struct conv2d {
         // chain of dependent additions that left the adder idle (5 % of the CNN step in perf).
         static void add_channel_sums(const T* dy, T* db) {
             constexpr std::size_t lanes = 8;
-            std::size_t o = 0;
-            for (; o + lanes <= OutC; o += lanes) {
+            constexpr std::size_t full = OutC / lanes * lanes;  // channels in whole groups of eight
+            for (std::size_t o = 0; o < full; o += lanes) {
                 T sum[lanes] = {};
                 for (std::size_t p = 0; p < pixels; ++p)
                     for (std::size_t j = 0; j < lanes; ++j) sum[j] += dy[(o + j) * pixels + p];
                 for (std::size_t j = 0; j < lanes; ++j) db[o + j] += sum[j];
             }
-            for (; o < OutC; ++o) {
-                T sum = 0;
-                for (std::size_t p = 0; p < pixels; ++p) sum += dy[o * pixels + p];
-                db[o] += sum;
+            if constexpr (full < OutC) {  // (a run-time empty loop here made GCC warn of UB at -O3)
+                for (std::size_t o = full; o < OutC; ++o) {
+                    T sum = 0;
+                    for (std::size_t p = 0; p < pixels; ++p) sum += dy[o * pixels + p];
+                    db[o] += sum;
+                }
             }
         }
 

@@ -37,6 +37,7 @@ struct dense {
         static constexpr std::size_t weight_offset = 0;
         static constexpr std::size_t bias_offset = padded_count<T>(Out * In::size);
         static constexpr std::size_t parameter_count = bias_offset + padded_count<T>(Out);
+        static constexpr bool assigns_input_gradient = true;  // see nn/context.hpp
 
         static const char* name() { return "dense"; }
         static std::vector<segment> segments() {
@@ -68,9 +69,9 @@ struct dense {
                     for (std::size_t o = 0; o < Out; ++o) db[o] += row[o];
                 }
             }
-            if (dx) {
+            if (dx) {  // beta = 0 overwrites dx without reading it (ctx.assign_dx)
                 gemm<T>(transpose::no, transpose::no, ctx.batch, in_features, Out, T(1), dy, ctx.params + weight_offset,
-                        T(1), dx);
+                        ctx.assign_dx ? T(0) : T(1), dx);
             }
         }
 

@@ -28,6 +28,7 @@ struct dropout {
         using output_shape = In;
         static constexpr std::size_t parameter_count = 0;
         static constexpr double drop_probability = double(Num) / double(Den);
+        static constexpr bool assigns_input_gradient = true;  // see nn/context.hpp
 
         static const char* name() { return "dropout"; }
         static std::vector<segment> segments() { return {}; }
@@ -54,7 +55,10 @@ struct dropout {
         void backward(const layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
             if (!dx) return;
             const std::size_t count = ctx.batch * In::size;
-            if (active_) {
+            if (ctx.assign_dx) {
+                if (active_) for (std::size_t i = 0; i < count; ++i) dx[i] = dy[i] * mask_[i];
+                else std::copy_n(dy, count, dx);
+            } else if (active_) {
                 for (std::size_t i = 0; i < count; ++i) dx[i] += dy[i] * mask_[i];
             } else {
                 for (std::size_t i = 0; i < count; ++i) dx[i] += dy[i];

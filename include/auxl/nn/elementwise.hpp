@@ -5,7 +5,7 @@
 //   static const char* name();
 //   static T value(T x);
 //   static T slope(T x, T y);     // f'(x), given y = f(x) (tanh and sigmoid use y)
-// backward: dx += dy ⊙ f'(x);  tangent: ẏ = f'(x) ⊙ ẋ.  No parameters, no allocation.
+// backward: dx += dy ⊙ f'(x) (or dx = …, ctx.assign_dx);  tangent: ẏ = f'(x) ⊙ ẋ.  No parameters, no allocation.
 #pragma once
 
 #include <algorithm>
@@ -23,6 +23,7 @@ public:
     using input_shape = In;
     using output_shape = In;
     static constexpr std::size_t parameter_count = 0;
+    static constexpr bool assigns_input_gradient = true;  // see nn/context.hpp
 
     static const char* name() { return F::name(); }
     static std::vector<segment> segments() { return {}; }
@@ -37,7 +38,11 @@ public:
     void backward(const layer_context<T>& ctx, const T* x, const T* y, const T* dy, T* dx) const {
         if (!dx) return;
         const std::size_t count = ctx.batch * In::size;
-        for (std::size_t i = 0; i < count; ++i) dx[i] += dy[i] * F::template slope<T>(x[i], y[i]);
+        if (ctx.assign_dx) {
+            for (std::size_t i = 0; i < count; ++i) dx[i] = dy[i] * F::template slope<T>(x[i], y[i]);
+        } else {
+            for (std::size_t i = 0; i < count; ++i) dx[i] += dy[i] * F::template slope<T>(x[i], y[i]);
+        }
     }
 
     void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T* y, T* y_dot) const {

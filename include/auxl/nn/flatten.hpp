@@ -19,6 +19,7 @@ struct flatten {
         using input_shape = In;
         using output_shape = shape<In::size>;
         static constexpr std::size_t parameter_count = 0;
+        static constexpr bool assigns_input_gradient = true;  // see nn/context.hpp
 
         static const char* name() { return "flatten"; }
         static std::vector<segment> segments() { return {}; }
@@ -30,7 +31,8 @@ struct flatten {
         }
         void backward(const layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
             if (!dx) return;
-            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) dx[i] += dy[i];
+            if (ctx.assign_dx) std::copy_n(dy, ctx.batch * In::size, dx);
+            else for (std::size_t i = 0; i < ctx.batch * In::size; ++i) dx[i] += dy[i];
         }
         void tangent(const layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
             if (x_dot) {

@@ -31,6 +31,7 @@ struct max_pool2d {
         static constexpr std::size_t out_w = (In::width - K) / S + 1;
         using output_shape = shape<In::channels, out_h, out_w>;
         static constexpr std::size_t parameter_count = 0;
+        static constexpr bool assigns_input_gradient = true;  // see nn/context.hpp
 
         static const char* name() { return "max_pool2d"; }
         static std::vector<segment> segments() { return {}; }
@@ -38,23 +39,25 @@ struct max_pool2d {
         void init(T*, rng&, init_scheme) const {}
 
         void forward(const layer_context<T>& ctx, const T* x, T* y) {
-            for (std::size_t n = 0; n < ctx.batch; ++n) {
-                for (std::size_t c = 0; c < In::channels; ++c) {
-                    const std::size_t in_base = (n * In::channels + c) * In::height * In::width;
-                    const std::size_t out_base = (n * In::channels + c) * out_h * out_w;
-                    for (std::size_t oh = 0; oh < out_h; ++oh) {
-                        for (std::size_t ow = 0; ow < out_w; ++ow) {
-                            std::size_t best = in_base + oh * S * In::width + ow * S;
-                            for (std::size_t kh = 0; kh < K; ++kh) {
-                                for (std::size_t kw = 0; kw < K; ++kw) {
-                                    const std::size_t i = in_base + (oh * S + kh) * In::width + ow * S + kw;
-                                    if (x[i] > x[best]) best = i;
-                                }
+            for (std::size_t plane = 0; plane < ctx.batch * In::channels; ++plane) {
+                const std::size_t in_base = plane * In::height * In::width;
+                const std::size_t out_base = plane * out_h * out_w;
+                if constexpr (K == 2 && S == 2) {
+                    pool_plane_2x2(x, in_base, y + out_base, argmax_.data() + out_base);
+                    continue;
+                }
+                for (std::size_t oh = 0; oh < out_h; ++oh) {
+                    for (std::size_t ow = 0; ow < out_w; ++ow) {
+                        std::size_t best = in_base + oh * S * In::width + ow * S;
+                        for (std::size_t kh = 0; kh < K; ++kh) {
+                            for (std::size_t kw = 0; kw < K; ++kw) {
+                                const std::size_t i = in_base + (oh * S + kh) * In::width + ow * S + kw;
+                                if (x[i] > x[best]) best = i;
                             }
-                            const std::size_t o = out_base + oh * out_w + ow;
-                            argmax_[o] = static_cast<std::uint32_t>(best);
-                            y[o] = x[best];
                         }
+                        const std::size_t o = out_base + oh * out_w + ow;
+                        argmax_[o] = static_cast<std::uint32_t>(best);
+                        y[o] = x[best];
                     }
                 }
             }
@@ -62,6 +65,14 @@ struct max_pool2d {
 
         void backward(const layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
             if (!dx) return;
+            if (ctx.assign_dx) {  // zero one plane at a time, while it is in cache, then route into it
+                constexpr std::size_t in_plane = In::height * In::width, out_plane = out_h * out_w;
+                for (std::size_t plane = 0; plane < ctx.batch * In::channels; ++plane) {
+                    std::fill_n(dx + plane * in_plane, in_plane, T(0));
+                    for (std::size_t o = plane * out_plane; o < (plane + 1) * out_plane; ++o) dx[argmax_[o]] += dy[o];
+                }
+                return;
+            }
             const std::size_t count = ctx.batch * output_shape::size;
             for (std::size_t o = 0; o < count; ++o) dx[argmax_[o]] += dy[o];
         }
@@ -76,6 +87,30 @@ struct max_pool2d {
         }
 
     private:
+        // The common 2 x 2, stride-2 window as selects rather than branches (which data decide, so
+        // they mispredicted): the same comparisons in the same order as the generic loop, so the
+        // same maxima and the same first-on-ties indices.
+        static void pool_plane_2x2(const T* x, std::size_t in_base, T* y, std::uint32_t* argmax) {
+            for (std::size_t oh = 0; oh < out_h; ++oh) {
+                const std::size_t top = in_base + 2 * oh * In::width, bottom = top + In::width;
+                for (std::size_t ow = 0; ow < out_w; ++ow) {
+                    const std::size_t i = top + 2 * ow, j = bottom + 2 * ow;
+                    T best = x[i];
+                    std::size_t at = i;
+                    const auto take = [&](std::size_t k) {
+                        const bool greater = x[k] > best;
+                        best = greater ? x[k] : best;
+                        at = greater ? k : at;
+                    };
+                    take(i + 1);
+                    take(j);
+                    take(j + 1);
+                    y[oh * out_w + ow] = best;
+                    argmax[oh * out_w + ow] = static_cast<std::uint32_t>(at);
+                }
+            }
+        }
+
         std::vector<std::uint32_t> argmax_;
     };
 };
