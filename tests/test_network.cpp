@@ -183,6 +183,59 @@ TEST_CASE("single-chain network gradient and tangent match finite differences") 
     CHECK(relative_error(dx, numeric_gradient(f, x.data(), x.size())) < 1e-6);
 }
 
+namespace {
+/// A user layer written to the basic contract only: backward adds into dx and has no
+/// assigns_input_gradient, so the block must hand it a zeroed buffer every time.
+struct scale_by_two {
+    template <class T, class In>
+    struct layer {
+        using scalar_type = T;
+        using input_shape = In;
+        using output_shape = In;
+        static constexpr std::size_t parameter_count = 0;
+        static const char* name() { return "scale_by_two"; }
+        static std::vector<segment> segments() { return {}; }
+        void reserve(std::size_t) {}
+        void init(T*, rng&, nn::init_scheme) const {}
+        void forward(const nn::layer_context<T>& ctx, const T* x, T* y) const {
+            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y[i] = 2 * x[i];
+        }
+        void backward(const nn::layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
+            if (dx) for (std::size_t i = 0; i < ctx.batch * In::size; ++i) dx[i] += 2 * dy[i];
+        }
+        void tangent(const nn::layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
+            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y_dot[i] = x_dot ? 2 * x_dot[i] : T(0);
+        }
+    };
+};
+static_assert(!nn::assigns_input_gradient<scale_by_two::layer<double, shape<4>>>);
+}  // namespace
+
+TEST_CASE("a layer that only adds into dx gets a zeroed buffer on every backward") {
+    // Built-in layers around it write their input gradients; this one must still see zeros, or
+    // the second backward would add onto the first one's gradient.
+    using spec = nn::sequential<nn::input<5>, nn::dense<7>, scale_by_two, nn::relu, nn::dense<3>, scale_by_two>;
+    nn::basic_network<double, spec> net(4);
+    rng gen(10, "init");
+    net.init(gen, nn::init_scheme::he_normal);
+    auto x = random_vector(4 * 5, gen);
+    const auto r = random_vector(4 * 3, gen);
+    auto f = [&] {
+        const double* y = net.forward(x.data(), 4);
+        double s = 0;
+        for (std::size_t i = 0; i < r.size(); ++i) s += r[i] * y[i];
+        return s;
+    };
+    const auto numeric = numeric_gradient(f, net.parameters().data(), net.parameters().size());
+    for (int pass = 0; pass < 2; ++pass) {
+        CAPTURE(pass);
+        f();
+        auto grad = net.make_arena();
+        net.backward(r.data(), grad);
+        CHECK(relative_error(std::vector<double>(grad.begin(), grad.end()), numeric) < 1e-6);
+    }
+}
+
 TEST_CASE("data of the wrong width is a shape_error naming both widths") {
     mlp_model model(8);
     xt::xtensor<float, 2> wrong = xt::zeros<float>({4, 783});
