@@ -3,6 +3,7 @@
 // user gets for bad data.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <sstream>
 #include <vector>
 
@@ -157,6 +158,55 @@ TEST_CASE("multi_task tangent matches finite differences of every head's output"
     std::vector<double> analytic(f.model.output_tangent(0), f.model.output_tangent(0) + fixture::batch * 3);
     analytic.insert(analytic.end(), f.model.output_tangent(1), f.model.output_tangent(1) + fixture::batch * 4);
     CHECK(relative_error(analytic, numeric) < 1e-6);
+}
+
+TEST_CASE("a trunk with fused activations gives the bits of the same trunk with activation layers") {
+    // The fused convolutions sit first (no input gradient asked) and in the middle (the block asks
+    // them to write their input gradient); the block hands each one its own output for the slope.
+    using separate = nn::sequential<nn::input<2, 8, 8>, nn::conv2d<4, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,
+                                    nn::conv2d<5, 3, 1, 1>, nn::tanh, nn::flatten, nn::dense<6>, nn::relu>;
+    using fused = nn::sequential<nn::input<2, 8, 8>, nn::conv2d<4, 3, 1, 1, nn::relu>, nn::max_pool2d<2>,
+                                 nn::conv2d<5, 3, 1, 1, nn::tanh>, nn::flatten, nn::dense<6>, nn::relu>;
+    using model_a = nn::multi_task<separate, nn::head<nn::dense<3>>, nn::head<nn::dense<4>>>;
+    using model_b = nn::multi_task<fused, nn::head<nn::dense<3>>, nn::head<nn::dense<4>>>;
+    static_assert(model_a::parameter_count == model_b::parameter_count);
+    constexpr std::size_t batch = 6;
+    model_a a(batch);
+    model_b b(batch);
+    rng init(3, "init");
+    a.init(init);
+    std::copy(a.parameters().begin(), a.parameters().end(), b.parameters().begin());
+    rng gen(3, "data");
+    std::vector<float> x(batch * 128), d0(batch * 3), d1(batch * 4), x_dot(x.size());
+    for (auto& v : x) v = float(gen.normal());
+    for (auto& v : d0) v = float(gen.normal());
+    for (auto& v : d1) v = float(gen.normal());
+    for (auto& v : x_dot) v = float(gen.normal());
+    auto direction = a.make_arena();
+    for (auto& v : direction) v = float(gen.normal());
+    auto direction_b = b.make_arena();
+    std::copy(direction.begin(), direction.end(), direction_b.begin());
+
+    a.forward(x.data(), batch);
+    b.forward(x.data(), batch);
+    for (std::size_t k = 0; k < 2; ++k) {
+        const std::size_t width = k == 0 ? 3 : 4;
+        CHECK(std::equal(a.output(k), a.output(k) + batch * width, b.output(k)));
+    }
+    auto grad_a = a.make_arena(), grad_b = b.make_arena();
+    std::vector<float> dx_a(x.size(), 0.0f), dx_b(x.size(), 0.0f);
+    for (int pass = 0; pass < 2; ++pass) {  // twice: the second pass must not see the first one's buffers
+        a.backward({d0.data(), d1.data()}, grad_a, dx_a.data());
+        b.backward({d0.data(), d1.data()}, grad_b, dx_b.data());
+        CHECK(std::equal(grad_a.begin(), grad_a.end(), grad_b.begin()));
+        CHECK(dx_a == dx_b);
+    }
+    a.tangent(&direction, x_dot.data());
+    b.tangent(&direction_b, x_dot.data());
+    for (std::size_t k = 0; k < 2; ++k) {
+        const std::size_t width = k == 0 ? 3 : 4;
+        CHECK(std::equal(a.output_tangent(k), a.output_tangent(k) + batch * width, b.output_tangent(k)));
+    }
 }
 
 TEST_CASE("single-chain network gradient and tangent match finite differences") {

@@ -1,12 +1,17 @@
 // auxl/nn/conv2d.hpp — 2-D convolution by im2col + GEMM.
 //
-// nn::conv2d<OutC, K, Stride = 1, Pad = 0>: square K x K kernels, zero padding Pad on every side.
+// nn::conv2d<OutC, K, Stride = 1, Pad = 0, Activation = no_activation>: square K x K kernels, zero
+// padding Pad on every side, optionally followed by an element-wise activation applied to each
+// sample's output while it is in cache (nn/fused_activation.hpp: conv2d<32, 3, 1, 1, relu> gives
+// bitwise the numbers of conv2d<32, 3, 1, 1>, relu, with one whole-batch pass and buffer fewer).
 // Input C x H x W, output OutC x H' x W' with H' = (H + 2·Pad − K)/Stride + 1.
 // Parameters: weight OutC x C x K x K (PyTorch's order), bias OutC.
 // Per sample n, with cols_n = im2col(x_n) of shape (C·K·K) x (H'·W'):
 //   forward   y_n  = W cols_n + b 1ᵀ
 //   backward  dW  += dy_n cols_nᵀ,  db += rowsum(dy_n),  dx_n += col2im(Wᵀ dy_n)
 //   tangent   ẏ_n  = W im2col(ẋ_n) + Ẇ cols_n + ḃ 1ᵀ
+// With an activation f: y_n = f(z_n) for the z_n above; backward first forms dz_n = dy_n ⊙ f'(z_n)
+// in a one-sample buffer (f' from y_n), and tangent multiplies ż_n by f'(z_n).
 // Workspace: two (C·K·K) x (H'·W') buffers per worker (and, with stride 1 and padding, two
 // zero-bordered copies of one sample); im2col is recomputed in backward rather than stored for
 // the whole batch (memory grows with one sample, not with the batch).
@@ -28,10 +33,11 @@
 #include "auxl/core/blas.hpp"
 #include "auxl/core/parallel.hpp"  // run_workers: the samples on the GEMM threads
 #include "auxl/nn/context.hpp"
+#include "auxl/nn/fused_activation.hpp"
 
 namespace auxl::nn {
 
-template <std::size_t OutC, std::size_t K, std::size_t Stride = 1, std::size_t Pad = 0>
+template <std::size_t OutC, std::size_t K, std::size_t Stride = 1, std::size_t Pad = 0, class Activation = no_activation>
 struct conv2d {
     static_assert(OutC > 0 && K > 0 && Stride > 0, "auxl::nn::conv2d<OutC, K, Stride, Pad>: sizes must be positive");
 
@@ -39,6 +45,11 @@ struct conv2d {
     class layer {
         static_assert(In::height + 2 * Pad >= K && In::width + 2 * Pad >= K,
                       "auxl::nn::conv2d: the kernel is larger than the padded input image");
+        using act = detail::fused_activation<Activation>;
+        static_assert(!act::active || output_slope_activation<Activation, T>,
+                      "auxl::nn::conv2d<OutC, K, Stride, Pad, Activation>: a fused activation must give its slope from "
+                      "its output (a static output_slope(y), as relu, leaky_relu, tanh and sigmoid do; "
+                      "nn/fused_activation.hpp); otherwise put it after the convolution as its own layer");
 
     public:
         using scalar_type = T;
@@ -75,10 +86,11 @@ struct conv2d {
                 for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b[o]);
                 im2col(x + n * In::size, wk);
                 gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), w, wk.cols.data(), T(1), yn);
+                act::apply(yn, output_shape::size);
             });
         }
 
-        void backward(const layer_context<T>& ctx, const T* x, const T*, const T* dy, T* dx) {
+        void backward(const layer_context<T>& ctx, const T* x, [[maybe_unused]] const T* y, const T* dy, T* dx) {
             const T* w = ctx.params + weight_offset;
             const std::size_t count = workers(ctx.batch);
             workspace(count);  // the thread count may have grown since reserve()
@@ -88,6 +100,10 @@ struct conv2d {
                 for (std::size_t t = 0; t < count; ++t) std::fill(workers_[t].grad.begin(), workers_[t].grad.end(), T(0));
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 const T* dyn = dy + n * output_shape::size;
+                if constexpr (act::active) {  // from here on dyn is this sample's dL/dz
+                    act::input_gradient(dyn, y + n * output_shape::size, wk.output_grad.data(), output_shape::size);
+                    dyn = wk.output_grad.data();
+                }
                 if (ctx.grad) {
                     T* g = count > 1 ? wk.grad.data() : ctx.grad;
                     im2col(x + n * In::size, wk);
@@ -105,7 +121,7 @@ struct conv2d {
                     for (std::size_t i = 0; i < parameter_count; ++i) ctx.grad[i] += workers_[t].grad[i];
         }
 
-        void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T*, T* y_dot) {
+        void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, [[maybe_unused]] const T* y, T* y_dot) {
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 T* yn = y_dot + n * output_shape::size;
                 if (ctx.param_tangent) {
@@ -122,6 +138,7 @@ struct conv2d {
                     gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.params + weight_offset,
                             wk.cols.data(), T(1), yn);
                 }
+                act::tangent(yn, y + n * output_shape::size, output_shape::size);
             });
         }
 
@@ -130,6 +147,7 @@ struct conv2d {
             std::vector<T> cols, cols_grad;  // one sample's im2col matrix and its gradient
             std::vector<T> padded, padded_grad;  // stride 1 with padding: one zero-bordered sample
             std::vector<T> grad;             // this worker's weight and bias gradient (several workers only)
+            std::vector<T> output_grad;      // a fused activation: one sample's dL/dz
         };
 
         // The output columns ow whose input column ow·S + kw − Pad lies inside the image: [first, last).
@@ -322,6 +340,7 @@ struct conv2d {
                     wk.padded.assign(padded_size, T(0));
                     wk.padded_grad.assign(padded_size, T(0));
                 }
+                if constexpr (act::active) wk.output_grad.assign(output_shape::size, T(0));
                 workers_.push_back(std::move(wk));
             }
             if (count > 1)

@@ -19,6 +19,8 @@ struct leaky_relu {
     static T value(T x) { return x > T(0) ? x : negative_slope<T> * x; }
     template <class T>
     static T slope(T x, T) { return x > T(0) ? T(1) : negative_slope<T>; }
+    template <class T>
+    static T output_slope(T y) { return y > T(0) ? T(1) : negative_slope<T>; }  // slope ≥ 0: y > 0 exactly when x > 0
 
     template <class T, class In>
     using layer = detail::elementwise_layer<T, In, leaky_relu>;

@@ -12,6 +12,8 @@ struct relu {
     static T value(T x) { return x > T(0) ? x : T(0); }
     template <class T>
     static T slope(T x, T) { return x > T(0) ? T(1) : T(0); }
+    template <class T>
+    static T output_slope(T y) { return y > T(0) ? T(1) : T(0); }  // y > 0 exactly when x > 0 (fusion)
 
     template <class T, class In>
     using layer = detail::elementwise_layer<T, In, relu>;

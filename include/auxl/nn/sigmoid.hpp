@@ -18,6 +18,8 @@ struct sigmoid {
     }
     template <class T>
     static T slope(T, T y) { return y * (T(1) - y); }
+    template <class T>
+    static T output_slope(T y) { return y * (T(1) - y); }
 
     template <class T, class In>
     using layer = detail::elementwise_layer<T, In, sigmoid>;

@@ -13,6 +13,8 @@ struct tanh {
     static T value(T x) { return std::tanh(x); }
     template <class T>
     static T slope(T, T y) { return T(1) - y * y; }
+    template <class T>
+    static T output_slope(T y) { return T(1) - y * y; }
 
     template <class T, class In>
     using layer = detail::elementwise_layer<T, In, tanh>;
