@@ -26,10 +26,11 @@ using namespace auxl;
 namespace {
 
 using mlp_trunk = nn::sequential<nn::input<1, 28, 28>, nn::flatten, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
-// The convolutions apply their ReLU themselves (nn/fused_activation.hpp): the same numbers as a
-// separate nn::relu layer, with one whole-batch pass and buffer fewer.
-using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, nn::relu>, nn::max_pool2d<2>,
-                                 nn::conv2d<64, 3, 1, 1, nn::relu>, nn::max_pool2d<2>, nn::flatten, nn::dense<128>, nn::relu>;
+// The convolutions apply their ReLU and pooling themselves, one sample at a time
+// (nn/fused_activation.hpp, nn/fused_pool.hpp): the numbers of separate nn::relu and
+// nn::max_pool2d layers, without the whole-batch passes and buffers between them.
+using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, nn::relu, nn::max_pool2d<2>>,
+                                 nn::conv2d<64, 3, 1, 1, nn::relu, nn::max_pool2d<2>>, nn::flatten, nn::dense<128>, nn::relu>;
 
 struct args {
     std::string method = "stl", model = "mlp";

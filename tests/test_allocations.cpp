@@ -41,7 +41,7 @@ TEST_CASE("a training step with a CNN trunk, two heads, dropout and SGD allocate
         CAPTURE(threads);
         set_gemm_threads(threads);
         using trunk = nn::sequential<nn::input<1, 12, 12>, nn::conv2d<4, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,
-                                     nn::conv2d<4, 3, 1, 1, nn::relu>,  // a fused activation's buffer too
+                                     nn::conv2d<4, 3, 1, 1, nn::relu, nn::max_pool2d<2>>,  // fused buffers too
                                      nn::flatten, nn::dense<16>, nn::relu, nn::dropout<>>;
         using model_type = nn::multi_task<trunk, nn::head<nn::dense<3>>, nn::head<nn::dense<6>>>;
         const std::size_t batch = 8;

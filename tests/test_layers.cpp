@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "auxl/core/blas.hpp"
+#include "auxl/nn/block.hpp"
 #include "auxl/nn/conv2d.hpp"
 #include "auxl/nn/dense.hpp"
 #include "auxl/nn/dropout.hpp"
@@ -151,87 +152,94 @@ TEST_CASE("conv2d backward and tangent match finite differences for strides and 
     check_layer<nn::conv2d<9, 2, 1, 0>, shape<1, 4, 6>>(10);
 }
 
-TEST_CASE("conv2d with a fused activation: backward and tangent match finite differences") {
+TEST_CASE("conv2d with a fused activation or pooling: backward and tangent match finite differences") {
     check_layer<nn::conv2d<3, 3, 1, 1, nn::relu>, shape<2, 6, 5>>(20);
     check_layer<nn::conv2d<2, 3, 2, 1, nn::tanh>, shape<2, 7, 4>>(21);
     check_layer<nn::conv2d<4, 2, 2, 0, nn::leaky_relu<1, 5>>, shape<3, 6, 6>>(22);
     check_layer<nn::conv2d<9, 2, 1, 0, nn::sigmoid>, shape<1, 4, 6>>(23);
+    check_layer<nn::conv2d<3, 3, 1, 1, nn::tanh, nn::max_pool2d<2>>, shape<2, 6, 5>>(24);
+    check_layer<nn::conv2d<2, 3, 1, 0, nn::sigmoid, nn::max_pool2d<2, 3>>, shape<1, 9, 8>>(25);
+    check_layer<nn::conv2d<4, 3, 1, 1, nn::no_activation, nn::max_pool2d<2>>, shape<2, 6, 6>>(26);
 }
 
 namespace {
-/// conv2d<…, F> against conv2d<…> followed by F's own layer: forward, backward (adding and
-/// assigning) and tangent must give the same bits, since the fused layer makes the same
-/// operations in the same order, one sample at a time.
-template <class Conv, class Fused, class Act, class In>
+/// A conv2d with a fused activation (and pooling) against the same layers run separately, as a
+/// block runs them: forward, backward (adding, and assigning onto garbage) and tangent must give
+/// the same bits, since the fused layer makes the same operations in the same order, one sample at
+/// a time.
+template <class Fused, class In, class... Separate>
 void check_fused_equals_chain(std::uint64_t seed, int threads) {
     using T = float;
-    using C = typename Conv::template layer<T, In>;
     using F = typename Fused::template layer<T, In>;
-    using A = typename Act::template layer<T, typename C::output_shape>;
-    static_assert(F::parameter_count == C::parameter_count);
-    static_assert(std::is_same_v<typename F::output_shape, typename C::output_shape>);
-    constexpr std::size_t batch = 5, out = C::output_shape::size;
+    using chain = nn::block<T, In, Separate...>;
+    static_assert(F::parameter_count == chain::parameter_count);
+    static_assert(F::output_shape::size == chain::output_size);
+    constexpr std::size_t batch = 5, out = chain::output_size;
     rng gen(seed, "fused-conv");
     auto draw = [&](std::size_t n) {
         std::vector<T> v(n);
         for (auto& e : v) e = T(gen.normal());
         return v;
     };
-    const auto params = draw(C::parameter_count), x = draw(batch * In::size), dy = draw(batch * out);
-    const auto p_dot = draw(C::parameter_count), x_dot = draw(batch * In::size);
+    const auto params = draw(F::parameter_count), x = draw(batch * In::size), dy = draw(batch * out);
+    const auto p_dot = draw(F::parameter_count), x_dot = draw(batch * In::size);
     const int threads_before = gemm_threads();
     set_gemm_threads(threads);
-    C conv;
+    chain separate;
+    separate.reserve(batch);
     F fused;
-    A act;
-    conv.reserve(batch);
     fused.reserve(batch);
     nn::layer_context<T> ctx{};
     ctx.params = params.data();
     ctx.batch = batch;
 
-    std::vector<T> z(batch * out), y_chain(batch * out), y_fused(batch * out);
-    conv.forward(ctx, x.data(), z.data());
-    act.forward(ctx, z.data(), y_chain.data());
+    const T* y_chain = separate.forward(params.data(), x.data(), batch, {});
+    std::vector<T> y_fused(batch * out);
     fused.forward(ctx, x.data(), y_fused.data());
-    CHECK(y_fused == y_chain);
+    CHECK(std::equal(y_fused.begin(), y_fused.end(), y_chain));
 
-    for (bool assign : {false, true}) {
+    for (bool assign : {false, true}) {  // adding onto −1, or writing onto NaN (= adding onto 0)
         CAPTURE(assign);
-        std::vector<T> dz(batch * out), grad_chain(C::parameter_count, T(0.5)), grad_fused(C::parameter_count, T(0.5));
-        std::vector<T> dx_chain(x.size(), T(-1)), dx_fused(x.size(), assign ? std::nanf("") : T(-1));
+        std::vector<T> grad_chain(F::parameter_count, T(0.5)), dx_chain(x.size(), assign ? T(0) : T(-1));
+        separate.backward(params.data(), grad_chain.data(), dy.data(), dx_chain.data());
+        std::vector<T> grad_fused(F::parameter_count, T(0.5)), dx_fused(x.size(), assign ? std::nanf("") : T(-1));
         nn::layer_context<T> bctx = ctx;
-        bctx.assign_dx = true;
-        act.backward(bctx, z.data(), y_chain.data(), dy.data(), dz.data());
         bctx.assign_dx = assign;
-        bctx.grad = grad_chain.data();
-        conv.backward(bctx, x.data(), z.data(), dz.data(), dx_chain.data());
         bctx.grad = grad_fused.data();
         fused.backward(bctx, x.data(), y_fused.data(), dy.data(), dx_fused.data());
         CHECK(grad_fused == grad_chain);
         CHECK(dx_fused == dx_chain);
     }
 
-    std::vector<T> z_dot(batch * out), dot_chain(batch * out), dot_fused(batch * out, T(7));
+    const T* dot_chain = separate.tangent(params.data(), p_dot.data(), x_dot.data());
+    std::vector<T> dot_fused(batch * out, T(7));
     nn::layer_context<T> tctx = ctx;
     tctx.param_tangent = p_dot.data();
-    conv.tangent(tctx, x.data(), x_dot.data(), z.data(), z_dot.data());
-    act.tangent(tctx, z.data(), z_dot.data(), y_chain.data(), dot_chain.data());
     fused.tangent(tctx, x.data(), x_dot.data(), y_fused.data(), dot_fused.data());
-    CHECK(dot_fused == dot_chain);
+    CHECK(std::equal(dot_fused.begin(), dot_fused.end(), dot_chain));
     set_gemm_threads(threads_before);
 }
 }  // namespace
 
-TEST_CASE("conv2d with a fused activation gives the bits of the convolution followed by the activation layer") {
+TEST_CASE("conv2d with a fused activation and pooling gives the bits of the separate layers") {
     for (int threads : {1, 2}) {
         CAPTURE(threads);
-        check_fused_equals_chain<nn::conv2d<8, 3, 1, 1>, nn::conv2d<8, 3, 1, 1, nn::relu>, nn::relu, shape<2, 12, 12>>(1, threads);
-        check_fused_equals_chain<nn::conv2d<3, 3, 2, 1>, nn::conv2d<3, 3, 2, 1, nn::leaky_relu<>>, nn::leaky_relu<>,
-                                 shape<2, 7, 4>>(2, threads);
-        check_fused_equals_chain<nn::conv2d<4, 2>, nn::conv2d<4, 2, 1, 0, nn::tanh>, nn::tanh, shape<3, 6, 6>>(3, threads);
-        check_fused_equals_chain<nn::conv2d<5, 3, 1, 1>, nn::conv2d<5, 3, 1, 1, nn::sigmoid>, nn::sigmoid, shape<1, 5, 9>>(4,
-                                                                                                                        threads);
+        check_fused_equals_chain<nn::conv2d<8, 3, 1, 1, nn::relu>, shape<2, 12, 12>, nn::conv2d<8, 3, 1, 1>, nn::relu>(1, threads);
+        check_fused_equals_chain<nn::conv2d<3, 3, 2, 1, nn::leaky_relu<>>, shape<2, 7, 4>, nn::conv2d<3, 3, 2, 1>,
+                                 nn::leaky_relu<>>(2, threads);
+        check_fused_equals_chain<nn::conv2d<4, 2, 1, 0, nn::tanh>, shape<3, 6, 6>, nn::conv2d<4, 2>, nn::tanh>(3, threads);
+        check_fused_equals_chain<nn::conv2d<5, 3, 1, 1, nn::sigmoid>, shape<1, 5, 9>, nn::conv2d<5, 3, 1, 1>, nn::sigmoid>(
+            4, threads);
+        // With pooling: the demo's 2 x 2, a width that leaves a column out, a 3 x 3 window with
+        // stride 3, and pooling without an activation.
+        check_fused_equals_chain<nn::conv2d<8, 3, 1, 1, nn::relu, nn::max_pool2d<2>>, shape<2, 12, 12>,
+                                 nn::conv2d<8, 3, 1, 1>, nn::relu, nn::max_pool2d<2>>(5, threads);
+        check_fused_equals_chain<nn::conv2d<3, 3, 1, 1, nn::tanh, nn::max_pool2d<2>>, shape<2, 7, 5>,
+                                 nn::conv2d<3, 3, 1, 1>, nn::tanh, nn::max_pool2d<2>>(6, threads);
+        check_fused_equals_chain<nn::conv2d<4, 2, 1, 0, nn::leaky_relu<1, 5>, nn::max_pool2d<3>>, shape<1, 10, 8>,
+                                 nn::conv2d<4, 2>, nn::leaky_relu<1, 5>, nn::max_pool2d<3>>(7, threads);
+        check_fused_equals_chain<nn::conv2d<2, 3, 1, 1, nn::no_activation, nn::max_pool2d<2, 3>>, shape<2, 8, 8>,
+                                 nn::conv2d<2, 3, 1, 1>, nn::max_pool2d<2, 3>>(8, threads);
     }
 }
 

@@ -160,12 +160,12 @@ TEST_CASE("multi_task tangent matches finite differences of every head's output"
     CHECK(relative_error(analytic, numeric) < 1e-6);
 }
 
-TEST_CASE("a trunk with fused activations gives the bits of the same trunk with activation layers") {
-    // The fused convolutions sit first (no input gradient asked) and in the middle (the block asks
-    // them to write their input gradient); the block hands each one its own output for the slope.
+TEST_CASE("a trunk with fused activations and pooling gives the bits of the same trunk with separate layers") {
+    // The fused convolutions sit first (no input gradient asked; with its pooling) and in the middle
+    // (the block asks it to write its input gradient); the block hands each one its own output.
     using separate = nn::sequential<nn::input<2, 8, 8>, nn::conv2d<4, 3, 1, 1>, nn::relu, nn::max_pool2d<2>,
                                     nn::conv2d<5, 3, 1, 1>, nn::tanh, nn::flatten, nn::dense<6>, nn::relu>;
-    using fused = nn::sequential<nn::input<2, 8, 8>, nn::conv2d<4, 3, 1, 1, nn::relu>, nn::max_pool2d<2>,
+    using fused = nn::sequential<nn::input<2, 8, 8>, nn::conv2d<4, 3, 1, 1, nn::relu, nn::max_pool2d<2>>,
                                  nn::conv2d<5, 3, 1, 1, nn::tanh>, nn::flatten, nn::dense<6>, nn::relu>;
     using model_a = nn::multi_task<separate, nn::head<nn::dense<3>>, nn::head<nn::dense<4>>>;
     using model_b = nn::multi_task<fused, nn::head<nn::dense<3>>, nn::head<nn::dense<4>>>;

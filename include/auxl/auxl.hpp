@@ -17,6 +17,7 @@
 #include "auxl/nn/dropout.hpp"
 #include "auxl/nn/flatten.hpp"
 #include "auxl/nn/fused_activation.hpp"
+#include "auxl/nn/fused_pool.hpp"
 #include "auxl/nn/leaky_relu.hpp"
 #include "auxl/nn/max_pool2d.hpp"
 #include "auxl/nn/multi_task.hpp"

@@ -1,9 +1,10 @@
 // auxl/nn/conv2d.hpp — 2-D convolution by im2col + GEMM.
 //
-// nn::conv2d<OutC, K, Stride = 1, Pad = 0, Activation = no_activation>: square K x K kernels, zero
-// padding Pad on every side, optionally followed by an element-wise activation applied to each
-// sample's output while it is in cache (nn/fused_activation.hpp: conv2d<32, 3, 1, 1, relu> gives
-// bitwise the numbers of conv2d<32, 3, 1, 1>, relu, with one whole-batch pass and buffer fewer).
+// nn::conv2d<OutC, K, Stride = 1, Pad = 0, Activation = no_activation, Pool = no_pool>: square K x K
+// kernels, zero padding Pad on every side, optionally followed by an element-wise activation and a
+// max pooling applied to each sample's output while it is in cache (nn/fused_activation.hpp,
+// nn/fused_pool.hpp: conv2d<32, 3, 1, 1, relu, max_pool2d<2>> gives bitwise the numbers of
+// conv2d<32, 3, 1, 1>, relu, max_pool2d<2>, without the whole-batch passes and buffers between them).
 // Input C x H x W, output OutC x H' x W' with H' = (H + 2·Pad − K)/Stride + 1.
 // Parameters: weight OutC x C x K x K (PyTorch's order), bias OutC.
 // Per sample n, with cols_n = im2col(x_n) of shape (C·K·K) x (H'·W'):
@@ -11,7 +12,9 @@
 //   backward  dW  += dy_n cols_nᵀ,  db += rowsum(dy_n),  dx_n += col2im(Wᵀ dy_n)
 //   tangent   ẏ_n  = W im2col(ẋ_n) + Ẇ cols_n + ḃ 1ᵀ
 // With an activation f: y_n = f(z_n) for the z_n above; backward first forms dz_n = dy_n ⊙ f'(z_n)
-// in a one-sample buffer (f' from y_n), and tangent multiplies ż_n by f'(z_n).
+// in a one-sample buffer (f' from y_n), and tangent multiplies ż_n by f'(z_n).  With a pooling,
+// z_n and f(z_n) live in a one-sample buffer, y_n = pool(f(z_n)) with one index per pooled value
+// kept for the whole batch, and backward and tangent route through those indices.
 // Workspace: two (C·K·K) x (H'·W') buffers per worker (and, with stride 1 and padding, two
 // zero-bordered copies of one sample); im2col is recomputed in backward rather than stored for
 // the whole batch (memory grows with one sample, not with the batch).
@@ -27,6 +30,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -34,10 +38,12 @@
 #include "auxl/core/parallel.hpp"  // run_workers: the samples on the GEMM threads
 #include "auxl/nn/context.hpp"
 #include "auxl/nn/fused_activation.hpp"
+#include "auxl/nn/fused_pool.hpp"
 
 namespace auxl::nn {
 
-template <std::size_t OutC, std::size_t K, std::size_t Stride = 1, std::size_t Pad = 0, class Activation = no_activation>
+template <std::size_t OutC, std::size_t K, std::size_t Stride = 1, std::size_t Pad = 0, class Activation = no_activation,
+          class Pool = no_pool>
 struct conv2d {
     static_assert(OutC > 0 && K > 0 && Stride > 0, "auxl::nn::conv2d<OutC, K, Stride, Pad>: sizes must be positive");
 
@@ -57,7 +63,10 @@ struct conv2d {
         static constexpr std::size_t in_c = In::channels;
         static constexpr std::size_t out_h = (In::height + 2 * Pad - K) / Stride + 1;
         static constexpr std::size_t out_w = (In::width + 2 * Pad - K) / Stride + 1;
-        using output_shape = shape<OutC, out_h, out_w>;
+        using conv_shape = shape<OutC, out_h, out_w>;  // before a fused pooling
+        using pooling = detail::fused_pool<Pool, T, conv_shape, Activation>;
+        using output_shape = typename pooling::output_shape;
+        static constexpr std::size_t conv_size = conv_shape::size;
         static constexpr std::size_t patch = in_c * K * K;       // rows of cols
         static constexpr std::size_t pixels = out_h * out_w;     // columns of cols
         static constexpr std::size_t weight_offset = 0;
@@ -71,7 +80,10 @@ struct conv2d {
                     detail::make_segment("bias", {OutC}, bias_offset)};
         }
 
-        void reserve(std::size_t batch) { workspace(workers(batch)); }
+        void reserve(std::size_t batch) {
+            workspace(workers(batch));
+            if constexpr (pooling::active) argmax_.assign(batch * output_shape::size, 0);
+        }
 
         void init(T* params, rng& gen, init_scheme scheme) const {
             initialize(params + weight_offset, OutC * patch, patch, OutC * K * K, scheme, gen);
@@ -81,12 +93,16 @@ struct conv2d {
         void forward(const layer_context<T>& ctx, const T* x, T* y) {
             const T* w = ctx.params + weight_offset;
             const T* b = ctx.params + bias_offset;
+            if constexpr (pooling::active)  // (reserve() sizes it; this only guards direct callers)
+                if (argmax_.size() < ctx.batch * output_shape::size) argmax_.resize(ctx.batch * output_shape::size);
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 T* yn = y + n * output_shape::size;
-                for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b[o]);
+                T* zn = pooling::active ? wk.conv_out.data() : yn;
+                for (std::size_t o = 0; o < OutC; ++o) std::fill_n(zn + o * pixels, pixels, b[o]);
                 im2col(x + n * In::size, wk);
-                gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), w, wk.cols.data(), T(1), yn);
-                act::apply(yn, output_shape::size);
+                gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), w, wk.cols.data(), T(1), zn);
+                act::apply(zn, conv_size);
+                if constexpr (pooling::active) pooling::forward(zn, yn, argmax_.data() + n * output_shape::size);
             });
         }
 
@@ -100,8 +116,12 @@ struct conv2d {
                 for (std::size_t t = 0; t < count; ++t) std::fill(workers_[t].grad.begin(), workers_[t].grad.end(), T(0));
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 const T* dyn = dy + n * output_shape::size;
-                if constexpr (act::active) {  // from here on dyn is this sample's dL/dz
-                    act::input_gradient(dyn, y + n * output_shape::size, wk.output_grad.data(), output_shape::size);
+                if constexpr (pooling::active) {  // from here on dyn is this sample's dL/dz
+                    pooling::input_gradient(dyn, y + n * output_shape::size, argmax_.data() + n * output_shape::size,
+                                            wk.output_grad.data());
+                    dyn = wk.output_grad.data();
+                } else if constexpr (act::active) {
+                    act::input_gradient(dyn, y + n * output_shape::size, wk.output_grad.data(), conv_size);
                     dyn = wk.output_grad.data();
                 }
                 if (ctx.grad) {
@@ -123,7 +143,7 @@ struct conv2d {
 
         void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, [[maybe_unused]] const T* y, T* y_dot) {
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
-                T* yn = y_dot + n * output_shape::size;
+                T* yn = pooling::active ? wk.conv_out.data() : y_dot + n * output_shape::size;  // ż_n
                 if (ctx.param_tangent) {
                     const T* b_dot = ctx.param_tangent + bias_offset;
                     for (std::size_t o = 0; o < OutC; ++o) std::fill_n(yn + o * pixels, pixels, b_dot[o]);
@@ -131,14 +151,18 @@ struct conv2d {
                     gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.param_tangent + weight_offset,
                             wk.cols.data(), T(1), yn);
                 } else {
-                    std::fill_n(yn, output_shape::size, T(0));
+                    std::fill_n(yn, conv_size, T(0));
                 }
                 if (x_dot) {
                     im2col(x_dot + n * In::size, wk);
                     gemm<T>(transpose::no, transpose::no, OutC, pixels, patch, T(1), ctx.params + weight_offset,
                             wk.cols.data(), T(1), yn);
                 }
-                act::tangent(yn, y + n * output_shape::size, output_shape::size);
+                if constexpr (pooling::active)
+                    pooling::tangent(yn, y + n * output_shape::size, argmax_.data() + n * output_shape::size,
+                                     y_dot + n * output_shape::size);
+                else
+                    act::tangent(yn, y + n * output_shape::size, conv_size);
             });
         }
 
@@ -147,7 +171,8 @@ struct conv2d {
             std::vector<T> cols, cols_grad;  // one sample's im2col matrix and its gradient
             std::vector<T> padded, padded_grad;  // stride 1 with padding: one zero-bordered sample
             std::vector<T> grad;             // this worker's weight and bias gradient (several workers only)
-            std::vector<T> output_grad;      // a fused activation: one sample's dL/dz
+            std::vector<T> output_grad;      // a fused activation or pooling: one sample's dL/dz
+            std::vector<T> conv_out;         // a fused pooling: one sample's z (then f(z)), or ż
         };
 
         // The output columns ow whose input column ow·S + kw − Pad lies inside the image: [first, last).
@@ -340,7 +365,8 @@ struct conv2d {
                     wk.padded.assign(padded_size, T(0));
                     wk.padded_grad.assign(padded_size, T(0));
                 }
-                if constexpr (act::active) wk.output_grad.assign(output_shape::size, T(0));
+                if constexpr (act::active || pooling::active) wk.output_grad.assign(conv_size, T(0));
+                if constexpr (pooling::active) wk.conv_out.assign(conv_size, T(0));
                 workers_.push_back(std::move(wk));
             }
             if (count > 1)
@@ -363,6 +389,7 @@ struct conv2d {
         }
 
         std::vector<worker> workers_;
+        std::vector<std::uint32_t> argmax_;  // a fused pooling: each pooled value's index in its sample's f(z)
     };
 };
 

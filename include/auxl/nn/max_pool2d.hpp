@@ -18,6 +18,7 @@ namespace auxl::nn {
 template <std::size_t K, std::size_t S = K>
 struct max_pool2d {
     static_assert(K > 0 && S > 0, "auxl::nn::max_pool2d<K, S>: window and stride must be positive");
+    static constexpr std::size_t window = K, stride = S;
 
     template <class T, class In>
     class layer {
@@ -38,12 +39,16 @@ struct max_pool2d {
         void reserve(std::size_t max_batch) { argmax_.assign(max_batch * output_shape::size, 0); }
         void init(T*, rng&, init_scheme) const {}
 
-        void forward(const layer_context<T>& ctx, const T* x, T* y) {
-            for (std::size_t plane = 0; plane < ctx.batch * In::channels; ++plane) {
+        void forward(const layer_context<T>& ctx, const T* x, T* y) { pool(x, y, argmax_.data(), ctx.batch * In::channels); }
+
+        /// Pools `planes` consecutive H x W planes of x into y, recording each maximum's index
+        /// relative to x (also used by a convolution that pools its own output, nn/fused_pool.hpp).
+        static void pool(const T* x, T* y, std::uint32_t* argmax, std::size_t planes) {
+            for (std::size_t plane = 0; plane < planes; ++plane) {
                 const std::size_t in_base = plane * In::height * In::width;
                 const std::size_t out_base = plane * out_h * out_w;
                 if constexpr (K == 2 && S == 2) {
-                    pool_plane_2x2(x, in_base, y + out_base, argmax_.data() + out_base);
+                    pool_plane_2x2(x, in_base, y + out_base, argmax + out_base);
                     continue;
                 }
                 for (std::size_t oh = 0; oh < out_h; ++oh) {
@@ -56,7 +61,7 @@ struct max_pool2d {
                             }
                         }
                         const std::size_t o = out_base + oh * out_w + ow;
-                        argmax_[o] = static_cast<std::uint32_t>(best);
+                        argmax[o] = static_cast<std::uint32_t>(best);
                         y[o] = x[best];
                     }
                 }
