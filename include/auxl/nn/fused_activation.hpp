@@ -7,6 +7,8 @@
 // buffer (for the demo CNN's first layer 12.8 MB each at batch 128).  Fused, the layer keeps only
 // its post-activation output, so the activation's slope must be computable from that output:
 // F::output_slope(y) = f'(x) wherever y = f(x).  relu, leaky_relu, tanh and sigmoid provide it.
+// Only conv2d fuses: its loop over samples is what keeps one output in cache.  dense makes one GEMM
+// for the whole batch, so an activation fused into it would still be a separate pass over memory.
 #pragma once
 
 #include <concepts>
