@@ -393,7 +393,8 @@ def write_report(args):
             for method, seeds in here.items():
                 pool_runs(per_seed[key], path, method, seeds, sources[key])
         if x and not g[3] and os.path.isdir(path):
-            extra_auxl[(g[0], g[1], int(g[2]))].append((read_summary(path) or {}, read_curves(path)))
+            first_seed = int(re.search(r"seeds(\d+)-\d+", entry).group(1))
+            extra_auxl[(g[0], g[1], int(g[2]))].append((first_seed, read_summary(path) or {}, read_curves(path)))
         if t and os.path.isdir(path):
             summary = read_summary(path)
             if summary:
@@ -412,13 +413,15 @@ def write_report(args):
     if not settings:
         raise SystemExit(f"make_results: no finished setting in {args.study}")
     # auxl's tables pool every seed a setting has too (timings stay the main run's). A method
-    # that only an extra-seed directory ran gets its pooled row, its timing and its curves from there.
+    # that only extra-seed directories ran gets its pooled row and curves from them, and its timing
+    # from the one with the lowest seeds (not the one whose name sorts first: a later seed's run
+    # may have shared the machine with other work).
     for key, (summary, curves) in settings.items():
         for method, row in summary.items():
             pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
             if pooled and pooled["runs"] > int(row.get("runs") or 0):
                 row.update({k: v for k, v in pooled.items() if k != "diverged"})
-        for extra_summary, extra_curves in extra_auxl.get(key, []):
+        for _, extra_summary, extra_curves in sorted(extra_auxl.get(key, []), key=lambda e: e[0]):
             for method, extra_row in extra_summary.items():
                 pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
                 if method not in summary and pooled:
