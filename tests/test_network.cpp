@@ -209,6 +209,19 @@ TEST_CASE("a trunk with fused activations and pooling gives the bits of the same
     }
 }
 
+namespace {
+/// f(θ, x) = ⟨r, net(θ, x)⟩ for a single-chain network and a batch of x.size() / input_size rows.
+template <class Net>
+auto weighted_output(Net& net, std::vector<double>& x, const std::vector<double>& r) {
+    return [&net, &x, &r] {
+        const double* y = net.forward(x.data(), x.size() / Net::input_size);
+        double s = 0;
+        for (std::size_t i = 0; i < r.size(); ++i) s += r[i] * y[i];
+        return s;
+    };
+}
+}  // namespace
+
 TEST_CASE("single-chain network gradient and tangent match finite differences") {
     using spec = nn::sequential<nn::input<5>, nn::dense<7>, nn::tanh, nn::dense<3>>;
     nn::basic_network<double, spec> net(4);
@@ -216,12 +229,7 @@ TEST_CASE("single-chain network gradient and tangent match finite differences") 
     net.init(gen, nn::init_scheme::he_normal);
     auto x = random_vector(4 * 5, gen);
     const auto r = random_vector(4 * 3, gen);
-    auto f = [&] {
-        const double* y = net.forward(x.data(), 4);
-        double s = 0;
-        for (std::size_t i = 0; i < r.size(); ++i) s += r[i] * y[i];
-        return s;
-    };
+    const auto f = weighted_output(net, x, r);
     f();
     auto grad = net.make_arena();
     net.backward(r.data(), grad);
@@ -270,12 +278,7 @@ TEST_CASE("a layer that only adds into dx gets a zeroed buffer on every backward
     net.init(gen, nn::init_scheme::he_normal);
     auto x = random_vector(4 * 5, gen);
     const auto r = random_vector(4 * 3, gen);
-    auto f = [&] {
-        const double* y = net.forward(x.data(), 4);
-        double s = 0;
-        for (std::size_t i = 0; i < r.size(); ++i) s += r[i] * y[i];
-        return s;
-    };
+    const auto f = weighted_output(net, x, r);
     const auto numeric = numeric_gradient(f, net.parameters().data(), net.parameters().size());
     for (int pass = 0; pass < 2; ++pass) {
         CAPTURE(pass);
