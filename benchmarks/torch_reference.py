@@ -329,6 +329,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
             for prm, g in zip(params, grads):
                 prm.grad = g.detach()
             opt.step()
+        step.generator = gen  # tests/python/test_torch_step.py loads auxl's generator parameters into it
         return net, opt, step
 
     if method in ("rl_aux+equal", "rl_aux_w+equal"):

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""The two libraries take the same training steps: for each deterministic composition, on the
+MLP and on the CNN, tests/torch_step_auxl.cpp trains auxl three steps from its own initial
+parameters on fixed batches and writes everything as .npy; this script loads those parameters
+(and MAXL's label generator's) into benchmarks/torch_reference.py's networks, repeats the same
+three steps there, and compares each tensor's update (after - before) between the libraries:
+    relative difference = |update_auxl - update_torch| / |update_torch|   (Euclidean norms)
+It must stay under 1e-3 for every tensor (float32 rounding in two GEMM libraries is about 1e-6;
+a different rule, rate or sign is of order 1).  This is what makes the study's "auxl - PyTorch"
+column a comparison of two runs of one algorithm rather than of two algorithms.
+RL-AUX and DTG sample from their own random streams, so only the deterministic methods are
+compared; module-aware's upper level runs every 20 steps, so its lower step (the importance-weighted
+update) is what three steps compare.
+
+    test_torch_step.py PATH/TO/torch_step_auxl WORK_DIR [--verbose]
+
+Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
+import os
+import subprocess
+import sys
+
+try:
+    import numpy as np
+    import torch
+except ImportError:
+    sys.exit(77)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
+from torch_reference import make_step  # noqa: E402
+
+METHODS = ["stl", "human+equal", "human+cosine", "human+transference", "human+module_aware", "maxl+equal"]
+MODELS = ["mlp", "cnn"]
+STEPS, BATCH, TOLERANCE = 3, 16, 1e-3
+
+
+def read_segments(path):
+    """[(name, offset, shape)] of auxl's parameter arena, in arena order."""
+    segments = []
+    with open(path) as f:
+        for line in f:
+            name, offset, *dims = line.split()
+            segments.append((name, int(offset), tuple(int(d) for d in dims)))
+    return segments
+
+
+def load_into(module, flat, segments, what):
+    """Copies auxl's flat arena into `module`'s parameters: same order, same shapes (auxl keeps
+    dense weights out x in and convolution weights out x in x k x k, as PyTorch does)."""
+    params = list(module.named_parameters())
+    if len(params) != len(segments):
+        raise SystemExit(f"{what}: PyTorch has {len(params)} tensors, auxl {len(segments)}")
+    with torch.no_grad():
+        for (tname, p), (aname, offset, shape) in zip(params, segments):
+            if tuple(p.shape) != shape:
+                raise SystemExit(f"{what}: {tname} is {tuple(p.shape)} in PyTorch, {aname} is {shape} in auxl")
+            size = int(np.prod(shape))
+            p.copy_(torch.from_numpy(flat[offset:offset + size].reshape(shape).copy()))
+
+
+def compare(module, before, after, segments, what):
+    """One line per tensor: relative difference of the two updates; returns the failures."""
+    failures, lines = [], []
+    for (tname, p), (aname, offset, shape) in zip(module.named_parameters(), segments):
+        size = int(np.prod(shape))
+        b = before[offset:offset + size].astype(np.float64)
+        update_auxl = after[offset:offset + size].astype(np.float64) - b
+        update_torch = p.detach().double().numpy().ravel() - b
+        scale = np.linalg.norm(update_torch)
+        if scale == 0:
+            # A tensor no loss reaches (STL's auxiliary head): PyTorch's SGD skips tensors without a
+            # gradient, auxl's applies their weight decay, which moves them by lr * wd * (1 + 1.9 +
+            # 2.71) = 2.8e-5 of their norm in three steps; a gradient step would move them far more.
+            norm = np.linalg.norm(b)
+            moved = np.linalg.norm(update_auxl) / norm if norm > 0 else np.linalg.norm(update_auxl)  # zero biases stay 0
+            lines.append(f"  {what} {aname:<26} no gradient; auxl's weight decay moved it {moved:.2e} of its norm")
+            if not (moved < 1e-4):
+                failures.append(f"{what} {aname}: PyTorch left it unchanged, auxl moved it {moved:.3e} of its norm")
+            continue
+        rel = np.linalg.norm(update_auxl - update_torch) / scale
+        lines.append(f"  {what} {aname:<26} |update| {scale:.3e}  relative difference {rel:.2e}")
+        if not (rel < TOLERANCE and np.isfinite(update_auxl).all()):
+            failures.append(f"{what} {aname}: relative difference {rel:.3e} (|update| {scale:.3e})")
+    return failures, lines
+
+
+def check(binary, work, method, model, verbose):
+    out = os.path.join(work, f"{method}_{model}")
+    subprocess.run([binary, "--method", method, "--model", model, "--steps", str(STEPS), "--batch", str(BATCH),
+                    "--out", out], check=True)
+    x = torch.from_numpy(np.load(os.path.join(out, "inputs.npy"))).view(-1, 1, 28, 28)
+    y = torch.from_numpy(np.load(os.path.join(out, "primary.npy")).astype(np.int64))
+    # auxl's human labels are the fine classes renumbered in ψ's block order (each primary class's
+    # fine classes adjacent, as MAXL's generated classes are); PyTorch's reference trains on the
+    # fine class itself.  Only the order of the auxiliary head's rows differs, so it gets auxl's.
+    fine = torch.from_numpy(np.load(os.path.join(out, "human.npy")).astype(np.int64))
+
+    torch.manual_seed(1)
+    net, _, step = make_step(method, model, primary_classes=5, lr=0.01, weight_decay=5e-4, aux_weight=1.0)
+    parts = [("model", net)]
+    if os.path.exists(os.path.join(out, "generator_before.npy")):
+        parts.append(("generator", step.generator))
+    state = {}
+    for what, module in parts:
+        segments = read_segments(os.path.join(out, f"{what}_segments.txt"))
+        before = np.load(os.path.join(out, f"{what}_before.npy"))
+        after = np.load(os.path.join(out, f"{what}_after.npy"))
+        load_into(module, before, segments, f"{method}/{model} {what}")
+        state[what] = (module, before, after, segments)
+    for s in range(STEPS):
+        rows = slice(s * BATCH, (s + 1) * BATCH)
+        step(x[rows], y[rows], fine[rows])
+    failures = []
+    print(f"{method} {model}:")
+    for what, (module, before, after, segments) in state.items():
+        f, lines = compare(module, before, after, segments, what)
+        failures += [f"{method}/{model} {line}" for line in f]
+        compared = [line for line in lines if "relative difference" in line]
+        worst = max(compared, key=lambda line: float(line.rsplit(" ", 1)[1]))
+        print("\n".join(lines) if verbose else f"  {what}: largest{worst[len(what) + 2:]}")
+    return failures
+
+
+def main():
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    binary, work, verbose = sys.argv[1], sys.argv[2], "--verbose" in sys.argv[3:]
+    torch.set_num_threads(1)
+    failures = []
+    for model in MODELS:
+        for method in METHODS:
+            failures += check(binary, work, method, model, verbose)
+    if failures:
+        print("the libraries' updates differ:\n  " + "\n  ".join(failures))
+        sys.exit(1)
+    print(f"every update agrees within {TOLERANCE:g} (relative), {len(METHODS)} methods x {len(MODELS)} models")
+
+
+if __name__ == "__main__":
+    main()

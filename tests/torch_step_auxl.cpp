@@ -1,0 +1,144 @@
+// torch_step_auxl — auxl's half of tests/python/test_torch_step.py: trains one composition for
+// a few steps on fixed random batches and writes, as .npy, the batches and every parameter
+// before and after.  The Python half loads the same parameters into benchmarks/torch_reference.py's
+// networks, repeats the same steps there and compares the updates tensor by tensor, so an
+// implementation difference between the two libraries (a learning rate, a sign, a missing term)
+// shows up in one step instead of as a gap in accuracy after hours of training.
+//
+//   torch_step_auxl --method maxl+equal --model cnn --steps 3 --batch 16 --out DIR
+//
+// Writes DIR/inputs.npy (steps*batch x 784), primary.npy, fine.npy and human.npy (int32: the
+// human auxiliary label gen::human_hierarchy trains on, the fine class's index in ψ's block
+// order, a renumbering of the fine classes), and for the
+// model and, when the label generator owns a network (MAXL), the generator:
+// {model,generator}_{before,after}.npy (the flat parameter arena) and {model,generator}_segments.txt
+// (one tensor per line: name, offset, dims).  Settings are torch_reference.make_step's: super5
+// (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum 0.9, weight decay 5e-4, λ = 1,
+// no focal term.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "auxl/auxl.hpp"
+#include "auxl/train/runtime_select.hpp"
+
+using namespace auxl;
+
+namespace {
+
+// The networks of benchmarks/side_by_side_auxl.cpp and torch_reference.make_trunk.
+using mlp_trunk = nn::sequential<nn::input<1, 28, 28>, nn::flatten, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
+using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, nn::relu, nn::max_pool2d<2>>,
+                                 nn::conv2d<64, 3, 1, 1, nn::relu, nn::max_pool2d<2>>, nn::flatten, nn::dense<128>, nn::relu>;
+
+struct args {
+    std::string method = "stl", model = "mlp", out;
+    std::size_t steps = 3, batch = 16;
+};
+
+args parse(int argc, char** argv) {
+    args a;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--method") a.method = v;
+        else if (k == "--model") a.model = v;
+        else if (k == "--steps") a.steps = std::size_t(std::atol(v.c_str()));
+        else if (k == "--batch") a.batch = std::size_t(std::atol(v.c_str()));
+        else if (k == "--out") a.out = v;
+        else raise<config_error>("torch_step_auxl: unknown flag ", k);
+    }
+    if (a.model != "mlp" && a.model != "cnn") raise<config_error>("torch_step_auxl: --model must be mlp or cnn");
+    if (a.out.empty()) raise<config_error>("torch_step_auxl: --out DIR is required");
+    if (a.steps == 0 || a.batch == 0) raise<config_error>("torch_step_auxl: --steps and --batch must be positive");
+    return a;
+}
+
+template <class Arena>
+xt::xtensor<float, 1> flat_copy(const Arena& params) {
+    xt::xtensor<float, 1> out = xt::xtensor<float, 1>::from_shape({params.size()});
+    std::copy_n(params.data(), params.size(), out.data());
+    return out;
+}
+
+void write_segments(const std::filesystem::path& path, const arena_layout& layout) {
+    std::ofstream out(path);
+    for (const auto& s : layout.segments()) {
+        out << s.name << ' ' << s.offset;
+        for (std::size_t d = 0; d < s.rank; ++d) out << ' ' << s.dims[d];
+        out << '\n';
+    }
+    if (!out) raise<io_error>("torch_step_auxl: cannot write ", path.string());
+}
+
+template <class Trunk>
+void run(const args& a) {
+    using model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+    const auto h = data::hierarchy::fashion_super5();
+    trainer_options o;
+    o.seed = 1;
+    o.batch_size = a.batch;
+    o.focal_gamma = 0.0;
+    const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 5e-4});
+    auto t = train::make_trainer<model>(a.method, h, sgd, o);
+
+    const std::size_t rows = a.steps * a.batch;
+    rng gen(3, "torch-step");
+    xt::xtensor<float, 2> x = xt::xtensor<float, 2>::from_shape({rows, std::size_t(784)});
+    for (auto& v : x) v = float(gen.uniform());
+    xt::xtensor<std::int32_t, 1> fine = xt::xtensor<std::int32_t, 1>::from_shape({rows});
+    xt::xtensor<std::int32_t, 1> primary = xt::xtensor<std::int32_t, 1>::from_shape({rows});
+    xt::xtensor<std::int32_t, 1> human = xt::xtensor<std::int32_t, 1>::from_shape({rows});
+    for (std::size_t i = 0; i < rows; ++i) {
+        fine(i) = std::int32_t(gen.below(10));
+        primary(i) = h.primary_of(fine(i));
+        human(i) = std::int32_t(h.block_index_of(fine(i)));
+    }
+    const std::filesystem::path dir(a.out);
+    std::filesystem::create_directories(dir);
+    data::save_npy(dir / "inputs.npy", x);
+    data::save_npy(dir / "fine.npy", fine);
+    data::save_npy(dir / "primary.npy", primary);
+    data::save_npy(dir / "human.npy", human);
+
+    std::visit(
+        [&](auto& tr) {
+            auto& g = tr.generator();
+            constexpr bool has_network = requires { g.network().parameters(); };
+            write_segments(dir / "model_segments.txt", tr.model().layout());
+            data::save_npy(dir / "model_before.npy", flat_copy(tr.model().parameters()));
+            if constexpr (has_network) {
+                write_segments(dir / "generator_segments.txt", g.network().layout());
+                data::save_npy(dir / "generator_before.npy", flat_copy(g.network().parameters()));
+            }
+            std::vector<std::uint32_t> row_ids(a.batch);
+            for (std::size_t s = 0; s < a.steps; ++s) {
+                for (std::size_t i = 0; i < a.batch; ++i) row_ids[i] = std::uint32_t(s * a.batch + i);
+                const std::size_t first = s * a.batch;
+                const train::batch<float> b{x.data() + first * 784, a.batch, primary.data() + first, fine.data() + first,
+                                            std::span<const std::uint32_t>(row_ids)};
+                tr.step(b);
+            }
+            data::save_npy(dir / "model_after.npy", flat_copy(tr.model().parameters()));
+            if constexpr (has_network) data::save_npy(dir / "generator_after.npy", flat_copy(g.network().parameters()));
+        },
+        *t);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const args a = parse(argc, argv);
+        set_gemm_threads(1);
+        if (a.model == "mlp") run<mlp_trunk>(a);
+        else run<cnn_trunk>(a);
+        return 0;
+    } catch (const auxl::error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+    }
+}
