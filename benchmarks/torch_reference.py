@@ -293,6 +293,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
             norm = hyper.norm()
             if norm > 10:
                 hyper *= 10 / norm
+            state["hypergradient"] = hyper.clone()
             velocity.mul_(0.9).add_(hyper)
             omega.sub_(1e-3 * velocity)
 
@@ -303,6 +304,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
             state["steps"] += 1
             if state["steps"] % 20 == 0:
                 upper(x, y, fine)
+        step.state = state  # the last hypergradient: tests/python/test_torch_step.py compares it with auxl's
         return net, opt, step
 
     if method == "maxl+equal":

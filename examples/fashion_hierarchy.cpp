@@ -48,6 +48,7 @@ struct config {
     bool unhelpful = false;         // add the unhelpful-manual-task scenario: random+equal, dtg+random
     std::size_t dtg_upper_every = 1;
     bool dtg_follow_schedule = false;  // DTG's generator rates anneal with the network's
+    double hvp_step = 0.01;  // module-aware's and DTG's Hessian-vector perturbation (meta/hvp.hpp)
     double aux_weight = 1.0;
     double lr = 0.05;
     std::size_t batch = 128;
@@ -84,6 +85,8 @@ void usage() {
                  "  --dtg-upper-every N  DTG's lower steps per upper step (default 1: strict alternation)\n"
                  "  --dtg-follow-schedule  DTG's generator rates anneal with the network's cosine schedule\n"
                  "                     (default: constant, as in the reference code)\n"
+                 "  --hvp-step S       norm of the perturbation in module-aware's and DTG's Hessian-vector\n"
+                 "                     products by central differences (default 0.01; 1e-4 matches exact ones)\n"
                  "                     MAXL and RL-AUX use 10 auxiliary classes: psi = 10 / primary classes.\n"
                  "                     RL-AUX, DTG and module_aware hold out 5% of the training subset as a dev\n"
                  "                     set; their rows also show the difference to stl@dev when it ran.\n"
@@ -158,6 +161,7 @@ config parse(int argc, char** argv) {
         else if (a == "--unhelpful") c.unhelpful = true;
         else if (a == "--dtg-upper-every") c.dtg_upper_every = std::size_t(number(i));
         else if (a == "--dtg-follow-schedule") c.dtg_follow_schedule = true;
+        else if (a == "--hvp-step") c.hvp_step = number(i);
         else if (a == "--rl-schedule") {
             const std::string v = value(i);
             if (v == "single") c.rl_schedule = gen::rl_schedule::single_pass;
@@ -189,6 +193,7 @@ config parse(int argc, char** argv) {
             if (std::find(c.methods.begin(), c.methods.end(), m) == c.methods.end()) c.methods.push_back(m);
     }
     if (c.dtg_upper_every == 0) raise<config_error>("fashion_hierarchy: --dtg-upper-every must be positive");
+    if (!(c.hvp_step > 0)) raise<config_error>("fashion_hierarchy: --hvp-step must be positive");
     return c;
 }
 
@@ -245,6 +250,9 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             gen::dtg_options dtg;
             dtg.upper_every = c.dtg_upper_every;
             dtg.follow_network_schedule = c.dtg_follow_schedule;
+            dtg.hvp_step = c.hvp_step;
+            weight::module_aware_options module_aware;
+            module_aware.hvp_step = c.hvp_step;
             run_result r;
             // stl@dev: STL on exactly the part the dev-set methods train on (same seed, same split).
             const bool on_dev_part = method == "stl@dev";
@@ -277,7 +285,8 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             if (std::find(dtg_methods.begin(), dtg_methods.end(), method) != dtg_methods.end()) {
                 std::visit(run, *train::make_dtg_trainer<dtg_model_type>(method, h, sgd, options, c.aux_weight, dtg));
             } else {
-                std::visit(run, *train::make_trainer<model_type>(on_dev_part ? "stl" : method, h, sgd, options, c.aux_weight, maxl, rl));
+                std::visit(run, *train::make_trainer<model_type>(on_dev_part ? "stl" : method, h, sgd, options, c.aux_weight, maxl, rl,
+                                                                   module_aware));
             }
             if (r.diverged) {
                 std::cout << "  " << method << " seed " << seed << " diverged: " << r.message << "\n";

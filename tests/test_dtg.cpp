@@ -448,3 +448,11 @@ TEST_CASE("with an unhelpful manual task (random labels), DTG's primary test los
     MESSAGE("mean over 3 seeds: STL " << stl_sum / 3 << ", Equal " << equal_sum / 3 << ", DTG " << dtg_sum / 3);
     CHECK(dtg_sum < equal_sum);
 }
+
+TEST_CASE("DTG refuses a non-positive Hessian-vector step") {
+    gen::dtg_options o;
+    o.hvp_step = 0;
+    CHECK_THROWS_AS(fd_gen{o}, config_error);
+    o.hvp_step = -0.01;
+    CHECK_THROWS_AS(fd_gen{o}, config_error);
+}

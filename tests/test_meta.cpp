@@ -71,6 +71,25 @@ TEST_CASE("central-difference Hessian-vector products match an exact Hessian") {
     const double err = testing::relative_error(hv, exact);
     MESSAGE("HVP relative error vs exact Hessian: " << err);
     CHECK(err < 1e-4);
+
+    // `step` is the perturbation's norm (the default 0.01 above): the error is O(step²), so a
+    // smaller step is closer to H v and a large one visibly farther.
+    std::vector<double> hv_fine(P), hv_coarse(P);
+    meta::hessian_vector(w, std::span<const double>(v), gradient_at, std::span<double>(hv_fine), saved, spare, 1e-4);
+    meta::hessian_vector(w, std::span<const double>(v), gradient_at, std::span<double>(hv_coarse), saved, spare, 1.0);
+    CHECK(std::equal(before.begin(), before.end(), w.begin()));
+    const double err_fine = testing::relative_error(hv_fine, exact), err_coarse = testing::relative_error(hv_coarse, exact);
+    MESSAGE("HVP relative error at step 1e-4: " << err_fine << ", at step 1: " << err_coarse);
+    CHECK(err_fine < err);
+    CHECK(err_coarse > 100 * err);
+}
+
+TEST_CASE("the bi-level rules refuse a non-positive Hessian-vector step") {
+    weight::module_aware_options mo;
+    mo.hvp_step = 0;
+    CHECK_THROWS_AS(weight::module_aware{mo}, config_error);
+    mo.hvp_step = -1e-4;
+    CHECK_THROWS_AS(weight::module_aware{mo}, config_error);
 }
 
 TEST_CASE("the Neumann series approaches (alpha J)^-1 v on a positive-definite case") {

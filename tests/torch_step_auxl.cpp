@@ -6,6 +6,7 @@
 // shows up in one step instead of as a gap in accuracy after hours of training.
 //
 //   torch_step_auxl --method maxl+equal --model cnn --steps 3 --batch 16 --out DIR
+//   torch_step_auxl --method human+module_aware --model mlp --steps 21 --hvp-step 1e-4 --out DIR
 //
 // Writes DIR/inputs.npy (steps*batch x 784), primary.npy, fine.npy and human.npy (int32: the
 // human auxiliary label gen::human_hierarchy trains on, the fine class's index in ψ's block
@@ -14,7 +15,9 @@
 // {model,generator}_{before,after}.npy (the flat parameter arena) and {model,generator}_segments.txt
 // (one tensor per line: name, offset, dims).  Settings are torch_reference.make_step's: super5
 // (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum 0.9, weight decay 5e-4, λ = 1,
-// no focal term.
+// no focal term.  DIR/dev_inputs.npy and dev_primary.npy hold the dev set the rules with an upper
+// level read (module-aware); module-aware also writes hypergradient.npy (its last clipped ∇_ω, one
+// value per trunk module).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -38,6 +41,7 @@ using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, n
 struct args {
     std::string method = "stl", model = "mlp", out;
     std::size_t steps = 3, batch = 16;
+    double hvp_step = 0.01;  // module-aware's weight::module_aware_options::hvp_step
 };
 
 args parse(int argc, char** argv) {
@@ -49,6 +53,7 @@ args parse(int argc, char** argv) {
         else if (k == "--steps") a.steps = std::size_t(std::atol(v.c_str()));
         else if (k == "--batch") a.batch = std::size_t(std::atol(v.c_str()));
         else if (k == "--out") a.out = v;
+        else if (k == "--hvp-step") a.hvp_step = std::atof(v.c_str());
         else raise<config_error>("torch_step_auxl: unknown flag ", k);
     }
     if (a.model != "mlp" && a.model != "cnn") raise<config_error>("torch_step_auxl: --model must be mlp or cnn");
@@ -83,7 +88,6 @@ void run(const args& a) {
     o.batch_size = a.batch;
     o.focal_gamma = 0.0;
     const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 5e-4});
-    auto t = train::make_trainer<model>(a.method, h, sgd, o);
 
     const std::size_t rows = a.steps * a.batch;
     rng gen(3, "torch-step");
@@ -97,35 +101,70 @@ void run(const args& a) {
         primary(i) = h.primary_of(fine(i));
         human(i) = std::int32_t(h.block_index_of(fine(i)));
     }
+    // The dev set of the rules with an upper level (module-aware): 64 more rows, fewer than its
+    // dev batch of 256, so both libraries' upper level uses all of them.
+    const std::size_t dev_rows = 64;
+    data::dataset<float> dev_set;
+    dev_set.name = "torch-step-dev";
+    dev_set.classes = 10;
+    dev_set.example_shape = {1, 28, 28};
+    dev_set.inputs = xt::xtensor<float, 2>::from_shape({dev_rows, std::size_t(784)});
+    for (auto& v : dev_set.inputs) v = float(gen.uniform());
+    dev_set.labels.resize(dev_rows);
+    xt::xtensor<std::int32_t, 1> dev_primary = xt::xtensor<std::int32_t, 1>::from_shape({dev_rows});
+    for (std::size_t i = 0; i < dev_rows; ++i) {
+        dev_set.labels[i] = std::int32_t(gen.below(10));
+        dev_primary(i) = h.primary_of(dev_set.labels[i]);
+    }
+
     const std::filesystem::path dir(a.out);
     std::filesystem::create_directories(dir);
     data::save_npy(dir / "inputs.npy", x);
     data::save_npy(dir / "fine.npy", fine);
     data::save_npy(dir / "primary.npy", primary);
     data::save_npy(dir / "human.npy", human);
+    data::save_npy(dir / "dev_inputs.npy", dev_set.inputs);
+    data::save_npy(dir / "dev_primary.npy", dev_primary);
 
-    std::visit(
-        [&](auto& tr) {
-            auto& g = tr.generator();
-            constexpr bool has_network = requires { g.network().parameters(); };
-            write_segments(dir / "model_segments.txt", tr.model().layout());
-            data::save_npy(dir / "model_before.npy", flat_copy(tr.model().parameters()));
-            if constexpr (has_network) {
-                write_segments(dir / "generator_segments.txt", g.network().layout());
-                data::save_npy(dir / "generator_before.npy", flat_copy(g.network().parameters()));
-            }
-            std::vector<std::uint32_t> row_ids(a.batch);
-            for (std::size_t s = 0; s < a.steps; ++s) {
-                for (std::size_t i = 0; i < a.batch; ++i) row_ids[i] = std::uint32_t(s * a.batch + i);
-                const std::size_t first = s * a.batch;
-                const train::batch<float> b{x.data() + first * 784, a.batch, primary.data() + first, fine.data() + first,
-                                            std::span<const std::uint32_t>(row_ids)};
-                tr.step(b);
-            }
-            data::save_npy(dir / "model_after.npy", flat_copy(tr.model().parameters()));
-            if constexpr (has_network) data::save_npy(dir / "generator_after.npy", flat_copy(g.network().parameters()));
-        },
-        *t);
+    auto record = [&](auto& tr) {
+        using trainer_type = std::remove_reference_t<decltype(tr)>;
+        if constexpr (trainer_type::needs_dev_set) {
+            // fit() installs the dev set; with zero epochs it trains nothing.
+            data::dataset<float> train_set = dev_set;
+            train_set.name = "torch-step-train";
+            typename trainer_type::fit_options fit;
+            fit.epochs = 0;
+            fit.dev = &dev_set;
+            tr.fit(train_set, fit);
+        }
+        auto& g = tr.generator();
+        constexpr bool has_network = requires { g.network().parameters(); };
+        write_segments(dir / "model_segments.txt", tr.model().layout());
+        data::save_npy(dir / "model_before.npy", flat_copy(tr.model().parameters()));
+        if constexpr (has_network) {
+            write_segments(dir / "generator_segments.txt", g.network().layout());
+            data::save_npy(dir / "generator_before.npy", flat_copy(g.network().parameters()));
+        }
+        std::vector<std::uint32_t> row_ids(a.batch);
+        for (std::size_t s = 0; s < a.steps; ++s) {
+            for (std::size_t i = 0; i < a.batch; ++i) row_ids[i] = std::uint32_t(s * a.batch + i);
+            const std::size_t first = s * a.batch;
+            const train::batch<float> b{x.data() + first * 784, a.batch, primary.data() + first, fine.data() + first,
+                                        std::span<const std::uint32_t>(row_ids)};
+            tr.step(b);
+        }
+        data::save_npy(dir / "model_after.npy", flat_copy(tr.model().parameters()));
+        if constexpr (requires { tr.rule().last_hypergradient(); }) {  // module-aware's last ∇_ω
+            const auto hyper = tr.rule().last_hypergradient();
+            xt::xtensor<double, 1> out = xt::xtensor<double, 1>::from_shape({hyper.size()});
+            std::copy(hyper.begin(), hyper.end(), out.begin());
+            data::save_npy(dir / "hypergradient.npy", out);
+        }
+        if constexpr (has_network) data::save_npy(dir / "generator_after.npy", flat_copy(g.network().parameters()));
+    };
+    weight::module_aware_options module_aware;
+    module_aware.hvp_step = a.hvp_step;
+    std::visit(record, *train::make_trainer<model>(a.method, h, sgd, o, 1.0, {}, {}, module_aware));
 }
 
 }  // namespace

@@ -90,6 +90,9 @@ struct dtg_options {
     double distance_weight = 1.0;         ///< λ_f of mean ‖x̃ − x‖² / F
     double entropy_weight = 0.2;          ///< λ_l of the batch-entropy regulariser (MAXL's 0.2)
     std::size_t dev_batch = 256;          ///< dev rows per upper step (fewer if the dev set is smaller)
+    /// Norm of the central differences' perturbation in the Neumann series' Hessian-vector
+    /// products (meta/hvp.hpp): 0.01 follows ALGORITHMS.md §8.0; 1e-4 is closer to exact products.
+    double hvp_step = 0.01;
     nn::init_scheme init = nn::init_scheme::pytorch_default;
 };
 
@@ -119,6 +122,7 @@ public:
     dtg() : dtg(dtg_options{}) {}
     explicit dtg(dtg_options options, Manual manual = Manual{}) : options_(std::move(options)), manual_(std::move(manual)) {
         if (options_.upper_every == 0) raise<config_error>("auxl::gen::dtg: upper_every must be positive");
+        if (!(options_.hvp_step > 0)) raise<config_error>("auxl::gen::dtg: hvp_step must be positive");
         if (!(options_.generator_lr > 0) || !(options_.manual_weight_lr > 0)) {
             raise<config_error>("auxl::gen::dtg: learning rates must be positive");
         }
@@ -250,7 +254,8 @@ public:
         dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
         auto& reducer = trainer.reducer();
         auto apply_H = [&](std::span<const T> u, std::span<T> out) {
-            meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_);
+            meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_,
+                                 options_.hvp_step);
             for (std::size_t i = 0; i < P; ++i) out[i] += T(wd) * u[i];
             reducer.average(out);  // data-parallel: the HVP of the global batch's lower loss
         };

@@ -102,12 +102,14 @@ std::unique_ptr<any_dtg_trainer<Model, Optimizer>> make_dtg_trainer(const std::s
     raise<config_error>("auxl::train::make_dtg_trainer: unknown method '", method, "' (known: ", known, ")");
 }
 
-/// A trainer for `method`; `aux_weight` is λ of the equal and cosine rules.
+/// A trainer for `method`; `aux_weight` is λ of the equal and cosine rules; the option structs
+/// configure the generator or rule the method names (MAXL, RL-AUX, module-aware).
 template <class Model, class Optimizer>
 std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& method, const data::hierarchy& hierarchy,
                                                             const Optimizer& optimizer, const trainer_options& options,
                                                             double aux_weight = 1.0, gen::maxl_options maxl = {},
-                                                            gen::rl_aux_options rl = {}) {
+                                                            gen::rl_aux_options rl = {},
+                                                            weight::module_aware_options module_aware = {}) {
     using variant = any_trainer<Model, Optimizer>;
     if (method == "rl_aux+equal" || method == "rl_aux_w+equal") {
         if (rl.psi.empty()) rl.psi_per_class = Model::head_widths[1] / hierarchy.primary_classes();
@@ -133,7 +135,7 @@ std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& m
         }
         if (method == "maxl+module_aware") {
             return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::module_aware, Optimizer>>, hierarchy,
-                                             G{maxl}, weight::module_aware{}, optimizer, options);
+                                             G{maxl}, weight::module_aware{module_aware}, optimizer, options);
         }
         if (method == "maxl+transference") {
             return std::make_unique<variant>(std::in_place_type<trainer<Model, G, weight::transference, Optimizer>>, hierarchy,
@@ -155,7 +157,7 @@ std::unique_ptr<any_trainer<Model, Optimizer>> make_trainer(const std::string& m
     if (method == "human+module_aware") {
         return std::make_unique<variant>(
             std::in_place_type<trainer<Model, gen::human_hierarchy, weight::module_aware, Optimizer>>, hierarchy,
-            gen::human_hierarchy{}, weight::module_aware{}, optimizer, options);
+            gen::human_hierarchy{}, weight::module_aware{module_aware}, optimizer, options);
     }
     if (method == "human+transference") {
         return std::make_unique<variant>(

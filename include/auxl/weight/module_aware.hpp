@@ -45,6 +45,9 @@ struct module_aware_options {
     double clip = 10.0;                  ///< hypergradient norm clip
     double initial = 1.0;                ///< ω at the start
     std::size_t dev_batch = 256;         ///< dev examples per upper step (fewer if the dev set is smaller)
+    /// Norm of the central differences' perturbation in the Neumann series' Hessian-vector
+    /// products (meta/hvp.hpp).  0.01 follows ALGORITHMS.md §8.0; 1e-4 matches exact products.
+    double hvp_step = 0.01;
 };
 
 class module_aware {
@@ -59,6 +62,7 @@ public:
     module_aware() : module_aware(module_aware_options{}) {}
     explicit module_aware(module_aware_options o) : opts_(std::move(o)) {
         if (opts_.interval == 0) raise<config_error>("auxl::weight::module_aware: interval must be positive");
+        if (!(opts_.hvp_step > 0)) raise<config_error>("auxl::weight::module_aware: hvp_step must be positive");
     }
 
     void prepare(const train::parameter_ranges& ranges, std::size_t auxiliary_tasks) {
@@ -167,7 +171,7 @@ public:
                 if (task > 0) scale_for_task(task - 1, ranges, scaled);
                 meta::hessian_vector(model.parameters(), std::span<const T>(scaled.data(), P),
                                      [&](T* g) { task_gradient(task, g); }, std::span<T>(hv.data(), P), *buffers<T>().saved,
-                                     *buffers<T>().spare);
+                                     *buffers<T>().spare, opts_.hvp_step);
                 for (std::size_t i = 0; i < P; ++i) out[i] += hv[i];
             }
             trainer.reducer().average(out);
