@@ -7,17 +7,21 @@
 //
 //   torch_step_auxl --method maxl+equal --model cnn --steps 3 --batch 16 --out DIR
 //   torch_step_auxl --method human+module_aware --model mlp --steps 21 --hvp-step 1e-4 --out DIR
+//   torch_step_auxl --method dtg --model mlp --steps 3 --hvp-step 1e-4 --out DIR
 //
 // Writes DIR/inputs.npy (steps*batch x 784), primary.npy, fine.npy and human.npy (int32: the
 // human auxiliary label gen::human_hierarchy trains on, the fine class's index in ψ's block
-// order, a renumbering of the fine classes), and for the
-// model and, when the label generator owns a network (MAXL), the generator:
-// {model,generator}_{before,after}.npy (the flat parameter arena) and {model,generator}_segments.txt
-// (one tensor per line: name, offset, dims).  Settings are torch_reference.make_step's: super5
-// (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum 0.9, weight decay 5e-4, λ = 1,
-// no focal term.  DIR/dev_inputs.npy and dev_primary.npy hold the dev set the rules with an upper
-// level read (module-aware); module-aware also writes hypergradient.npy (its last clipped ∇_ω, one
-// value per trunk module).
+// order, a renumbering of the fine classes); for every network the step trains — the model,
+// MAXL's label generator ("generator"), DTG's feature and label generators ("feature", "label") —
+// NAME_before.npy and NAME_after.npy (the flat parameter arena) and NAME_segments.txt (one tensor
+// per line: name, offset, dims); dev_inputs.npy and dev_primary.npy, the dev set of the methods
+// with an upper level (module-aware, DTG); module-aware's hypergradient.npy (its last clipped ∇_ω,
+// one value per trunk module) and DTG's last upper gradient, clipped, as feature_gradient.npy,
+// label_gradient.npy (laid out as the networks) and manual_weight_gradient.npy (∇_ω).  Settings are
+// torch_reference.make_step's: super5 (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum
+// 0.9, weight decay 5e-4, λ = 1, no focal term; --hvp-step sets module-aware's and DTG's
+// central-difference step.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -41,7 +45,7 @@ using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, n
 struct args {
     std::string method = "stl", model = "mlp", out;
     std::size_t steps = 3, batch = 16;
-    double hvp_step = 0.01;  // module-aware's weight::module_aware_options::hvp_step
+    double hvp_step = 0.01;  // module_aware_options::hvp_step / dtg_options::hvp_step
 };
 
 args parse(int argc, char** argv) {
@@ -82,6 +86,8 @@ void write_segments(const std::filesystem::path& path, const arena_layout& layou
 template <class Trunk>
 void run(const args& a) {
     using model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+    // DTG's: primary, the manual (human) task, the generated task.
+    using dtg_model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
     const auto h = data::hierarchy::fashion_super5();
     trainer_options o;
     o.seed = 1;
@@ -137,14 +143,20 @@ void run(const args& a) {
             fit.dev = &dev_set;
             tr.fit(train_set, fit);
         }
+        // Every network the step trains, by the name the Python half knows it by.
         auto& g = tr.generator();
-        constexpr bool has_network = requires { g.network().parameters(); };
-        write_segments(dir / "model_segments.txt", tr.model().layout());
-        data::save_npy(dir / "model_before.npy", flat_copy(tr.model().parameters()));
-        if constexpr (has_network) {
-            write_segments(dir / "generator_segments.txt", g.network().layout());
-            data::save_npy(dir / "generator_before.npy", flat_copy(g.network().parameters()));
-        }
+        auto for_each_network = [&](auto&& visit) {
+            visit("model", tr.model());
+            if constexpr (requires { g.network().parameters(); }) visit("generator", g.network());  // MAXL
+            if constexpr (requires { g.feature_generator().parameters(); }) {                      // DTG
+                visit("feature", g.feature_generator());
+                visit("label", g.label_generator());
+            }
+        };
+        for_each_network([&](const std::string& name, auto& net) {
+            write_segments(dir / (name + "_segments.txt"), net.layout());
+            data::save_npy(dir / (name + "_before.npy"), flat_copy(net.parameters()));
+        });
         std::vector<std::uint32_t> row_ids(a.batch);
         for (std::size_t s = 0; s < a.steps; ++s) {
             for (std::size_t i = 0; i < a.batch; ++i) row_ids[i] = std::uint32_t(s * a.batch + i);
@@ -153,18 +165,31 @@ void run(const args& a) {
                                         std::span<const std::uint32_t>(row_ids)};
             tr.step(b);
         }
-        data::save_npy(dir / "model_after.npy", flat_copy(tr.model().parameters()));
+        for_each_network([&](const std::string& name, auto& net) {
+            data::save_npy(dir / (name + "_after.npy"), flat_copy(net.parameters()));
+        });
+        if constexpr (requires { g.feature_gradient(); }) {  // DTG's last upper gradient, clipped
+            data::save_npy(dir / "feature_gradient.npy", flat_copy(g.feature_gradient()));
+            data::save_npy(dir / "label_gradient.npy", flat_copy(g.label_gradient()));
+            data::save_npy(dir / "manual_weight_gradient.npy", flat_copy(g.manual_weight_gradient()));
+        }
         if constexpr (requires { tr.rule().last_hypergradient(); }) {  // module-aware's last ∇_ω
             const auto hyper = tr.rule().last_hypergradient();
             xt::xtensor<double, 1> out = xt::xtensor<double, 1>::from_shape({hyper.size()});
             std::copy(hyper.begin(), hyper.end(), out.begin());
             data::save_npy(dir / "hypergradient.npy", out);
         }
-        if constexpr (has_network) data::save_npy(dir / "generator_after.npy", flat_copy(g.network().parameters()));
     };
-    weight::module_aware_options module_aware;
-    module_aware.hvp_step = a.hvp_step;
-    std::visit(record, *train::make_trainer<model>(a.method, h, sgd, o, 1.0, {}, {}, module_aware));
+    const auto dtg_names = train::dtg_method_names();
+    if (std::find(dtg_names.begin(), dtg_names.end(), a.method) != dtg_names.end()) {
+        gen::dtg_options dtg;
+        dtg.hvp_step = a.hvp_step;
+        std::visit(record, *train::make_dtg_trainer<dtg_model>(a.method, h, sgd, o, 1.0, dtg));
+    } else {
+        weight::module_aware_options module_aware;
+        module_aware.hvp_step = a.hvp_step;
+        std::visit(record, *train::make_trainer<model>(a.method, h, sgd, o, 1.0, {}, {}, module_aware));
+    }
 }
 
 }  // namespace

@@ -90,8 +90,9 @@ struct dtg_options {
     double distance_weight = 1.0;         ///< λ_f of mean ‖x̃ − x‖² / F
     double entropy_weight = 0.2;          ///< λ_l of the batch-entropy regulariser (MAXL's 0.2)
     std::size_t dev_batch = 256;          ///< dev rows per upper step (fewer if the dev set is smaller)
-    /// Norm of the central differences' perturbation in the Neumann series' Hessian-vector
-    /// products (meta/hvp.hpp): 0.01 follows ALGORITHMS.md §8.0; 1e-4 is closer to exact products.
+    /// Norm of the perturbation of θ in the upper step's central differences: the Neumann
+    /// series' Hessian-vector products (meta/hvp.hpp) and the mixed product.  0.01 follows
+    /// ALGORITHMS.md §8.0; 1e-4 is closer to the exact products on ReLU networks.
     double hvp_step = 0.01;
     nn::init_scheme init = nn::init_scheme::pytorch_default;
 };
@@ -385,7 +386,7 @@ public:
     }
 
     /// Adds scale · ∇_{φ,ω} ⟨s, ∇_θ L_T(θ, φ, ω)⟩ to the upper gradients: central differences of
-    /// the generator upstream (and of the manual losses) at θ ± εs, ε = 0.01/‖s‖, then one
+    /// the generator upstream (and of the manual losses) at θ ± εs, ε = hvp_step/‖s‖, then one
     /// backward through the label and feature generators.
     template <class Trainer>
     void mixed_product(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
@@ -416,7 +417,7 @@ private:
         const std::size_t P = Model::parameter_count, B = b.size;
         const double ns = meta::norm(s);
         if (ns == 0) return;
-        const T eps = T(0.01 / ns);
+        const T eps = T(options_.hvp_step / ns);
         if (probe_.size() != P) probe_.resize(P);
         saved_ = model.parameters();
         resize_upstream<Model>(B);
