@@ -19,18 +19,15 @@
 
 #include "auxl/auxl.hpp"
 #include "auxl/train/runtime_select.hpp"
+#include "reference_models.hpp"
 #include "reporting.hpp"
 
 using namespace auxl;
 
 namespace {
 
-using mlp_trunk = nn::sequential<nn::input<1, 28, 28>, nn::flatten, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
-// The convolutions apply their ReLU and pooling themselves, one sample at a time
-// (nn/fused_activation.hpp, nn/fused_pool.hpp): the numbers of separate nn::relu and
-// nn::max_pool2d layers, without the whole-batch passes and buffers between them.
-using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, nn::relu, nn::max_pool2d<2>>,
-                                 nn::conv2d<64, 3, 1, 1, nn::relu, nn::max_pool2d<2>>, nn::flatten, nn::dense<128>, nn::relu>;
+using reference::cnn_trunk;
+using reference::mlp_trunk;
 
 struct args {
     std::string method = "stl", model = "mlp";
@@ -59,9 +56,8 @@ double time_trainer(const args& a, const data::hierarchy& h, AnyTrainer& t);
 
 template <class Trunk>
 double time_steps(const args& a) {
-    // DTG's methods need a third head (primary, manual task, generated task).
-    using model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
-    using dtg_model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+    using model = reference::model<Trunk>;
+    using dtg_model = reference::dtg_model<Trunk>;  // DTG's methods need a third head
     const auto h = data::hierarchy::fashion_super5();
     trainer_options o;
     o.seed = 1;

@@ -32,15 +32,14 @@
 
 #include "auxl/auxl.hpp"
 #include "auxl/train/runtime_select.hpp"
+#include "../benchmarks/reference_models.hpp"
 
 using namespace auxl;
 
 namespace {
 
-// The networks of benchmarks/side_by_side_auxl.cpp and torch_reference.make_trunk.
-using mlp_trunk = nn::sequential<nn::input<1, 28, 28>, nn::flatten, nn::dense<256>, nn::relu, nn::dense<128>, nn::relu>;
-using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, nn::relu, nn::max_pool2d<2>>,
-                                 nn::conv2d<64, 3, 1, 1, nn::relu, nn::max_pool2d<2>>, nn::flatten, nn::dense<128>, nn::relu>;
+using reference::cnn_trunk;
+using reference::mlp_trunk;
 
 struct args {
     std::string method = "stl", model = "mlp", out;
@@ -85,9 +84,8 @@ void write_segments(const std::filesystem::path& path, const arena_layout& layou
 
 template <class Trunk>
 void run(const args& a) {
-    using model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
-    // DTG's: primary, the manual (human) task, the generated task.
-    using dtg_model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+    using model = reference::model<Trunk>;
+    using dtg_model = reference::dtg_model<Trunk>;
     const auto h = data::hierarchy::fashion_super5();
     trainer_options o;
     o.seed = 1;
