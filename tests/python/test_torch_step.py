@@ -9,8 +9,9 @@ It must stay under 1e-3 for every tensor (float32 rounding in two GEMM libraries
 a different rule, rate or sign is of order 1).  This is what makes the study's "auxl - PyTorch"
 column a comparison of two runs of one algorithm rather than of two algorithms.
 RL-AUX samples its labels from its policy, so it is not compared.  DTG takes one step: its lower
-step is compared, its upper gradient printed (see AUXL_FLAGS).  Module-aware runs 21 steps: its upper level (every 20 steps, on a 64-row dev set
-both libraries get) is compared through its hypergradient, and step 21 uses the new ω.
+step is compared, its upper gradient printed (see AUXL_FLAGS).  Module-aware runs 21 steps: its
+upper level (every 20 steps, on a 64-row dev set both libraries get) is compared through its
+hypergradient, and step 21 uses the new ω.
 
     test_torch_step.py PATH/TO/torch_step_auxl WORK_DIR [--verbose]
 
