@@ -8,10 +8,11 @@
 //   torch_step_auxl --method maxl+equal --model cnn --steps 3 --batch 16 --out DIR
 //   torch_step_auxl --method human+module_aware --model mlp --steps 21 --hvp-step 1e-4 --out DIR
 //   torch_step_auxl --method dtg --model mlp --steps 3 --hvp-step 1e-4 --out DIR
+//   torch_step_auxl --method maxl+equal --model cnn --epochs 3 --rows 40 --out DIR
 //
-// Writes DIR/inputs.npy (steps*batch x 784), primary.npy, fine.npy and human.npy (int32: the
-// human auxiliary label gen::human_hierarchy trains on, the fine class's index in ψ's block
-// order, a renumbering of the fine classes); for every network the step trains — the model,
+// Writes DIR/inputs.npy (steps*batch x 784; rows x 784 with --epochs), primary.npy, fine.npy
+// and human.npy (int32: the human auxiliary label gen::human_hierarchy trains on, the fine
+// class's index in ψ's block order, a renumbering of the fine classes); for every network the step trains — the model,
 // MAXL's label generator ("generator"), DTG's feature and label generators ("feature", "label") —
 // NAME_before.npy and NAME_after.npy (the flat parameter arena) and NAME_segments.txt (one tensor
 // per line: name, offset, dims); dev_inputs.npy and dev_primary.npy, the dev set of the methods
@@ -21,6 +22,12 @@
 // torch_reference.make_step's: super5 (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum
 // 0.9, weight decay 5e-4, λ = 1, no focal term; --hvp-step sets module-aware's and DTG's
 // central-difference step.
+//
+// With --epochs E the steps are not fed by hand: trainer::fit trains E epochs of a --rows N
+// training set (the inputs and labels above, N rows) with the cosine schedule over E epochs, as
+// the study does, so the schedule, the epoch boundaries and the short last batch are exercised.
+// DIR/order.npy (E x N, int32) is the row order fit() took in each epoch, for the Python half to
+// feed PyTorch the same batches.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +51,7 @@ using reference::mlp_trunk;
 struct args {
     std::string method = "stl", model = "mlp", out;
     std::size_t steps = 3, batch = 16;
+    std::size_t epochs = 0, rows = 40;  // epochs > 0: trainer::fit with a cosine schedule
     double hvp_step = 0.01;  // module_aware_options::hvp_step / dtg_options::hvp_step
 };
 
@@ -57,11 +65,14 @@ args parse(int argc, char** argv) {
         else if (k == "--batch") a.batch = std::size_t(std::atol(v.c_str()));
         else if (k == "--out") a.out = v;
         else if (k == "--hvp-step") a.hvp_step = std::atof(v.c_str());
+        else if (k == "--epochs") a.epochs = std::size_t(std::atol(v.c_str()));
+        else if (k == "--rows") a.rows = std::size_t(std::atol(v.c_str()));
         else raise<config_error>("torch_step_auxl: unknown flag ", k);
     }
     if (a.model != "mlp" && a.model != "cnn") raise<config_error>("torch_step_auxl: --model must be mlp or cnn");
     if (a.out.empty()) raise<config_error>("torch_step_auxl: --out DIR is required");
     if (a.steps == 0 || a.batch == 0) raise<config_error>("torch_step_auxl: --steps and --batch must be positive");
+    if (a.epochs > 0 && a.rows == 0) raise<config_error>("torch_step_auxl: --rows must be positive");
     return a;
 }
 
@@ -91,9 +102,10 @@ void run(const args& a) {
     o.seed = 1;
     o.batch_size = a.batch;
     o.focal_gamma = 0.0;
+    if (a.epochs > 0) o.schedule = optim::cosine_lr{.total = a.epochs};  // torch's CosineAnnealingLR(T_max=E)
     const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 5e-4});
 
-    const std::size_t rows = a.steps * a.batch;
+    const std::size_t rows = a.epochs > 0 ? a.rows : a.steps * a.batch;
     rng gen(3, "torch-step");
     xt::xtensor<float, 2> x = xt::xtensor<float, 2>::from_shape({rows, std::size_t(784)});
     for (auto& v : x) v = float(gen.uniform());
@@ -130,16 +142,38 @@ void run(const args& a) {
     data::save_npy(dir / "dev_inputs.npy", dev_set.inputs);
     data::save_npy(dir / "dev_primary.npy", dev_primary);
 
+    data::dataset<float> train_set;
+    train_set.name = "torch-step-train";
+    train_set.classes = 10;
+    train_set.example_shape = {1, 28, 28};
+    train_set.inputs = x;
+    train_set.labels.assign(fine.begin(), fine.end());
+    if (a.epochs > 0) {
+        // fit()'s row order: the trainer draws each epoch's permutation from its "order" stream
+        // (seeded by trainer_options::seed) and nothing else, so the same stream and batcher
+        // reproduce it.  Were that to change, the updates would disagree and the test fail.
+        rng order(o.seed, "order");
+        data::batcher batches(rows, a.batch);
+        xt::xtensor<std::int32_t, 2> order_out = xt::xtensor<std::int32_t, 2>::from_shape({a.epochs, rows});
+        for (std::size_t e = 0; e < a.epochs; ++e) {
+            batches.start_epoch(order);
+            std::copy(batches.permutation().begin(), batches.permutation().end(), &order_out(e, 0));
+        }
+        data::save_npy(dir / "order.npy", order_out);
+    }
+
     auto record = [&](auto& tr) {
         using trainer_type = std::remove_reference_t<decltype(tr)>;
         if constexpr (trainer_type::needs_dev_set) {
-            // fit() installs the dev set; with zero epochs it trains nothing.
-            data::dataset<float> train_set = dev_set;
-            train_set.name = "torch-step-train";
-            typename trainer_type::fit_options fit;
-            fit.epochs = 0;
-            fit.dev = &dev_set;
-            tr.fit(train_set, fit);
+            if (a.epochs == 0) {
+                // fit() installs the dev set; with zero epochs it trains nothing.
+                data::dataset<float> dev_only = dev_set;
+                dev_only.name = "torch-step-train";
+                typename trainer_type::fit_options fit;
+                fit.epochs = 0;
+                fit.dev = &dev_set;
+                tr.fit(dev_only, fit);
+            }
         }
         // Every network the step trains, by the name the Python half knows it by.
         auto& g = tr.generator();
@@ -155,13 +189,20 @@ void run(const args& a) {
             write_segments(dir / (name + "_segments.txt"), net.layout());
             data::save_npy(dir / (name + "_before.npy"), flat_copy(net.parameters()));
         });
-        std::vector<std::uint32_t> row_ids(a.batch);
-        for (std::size_t s = 0; s < a.steps; ++s) {
-            for (std::size_t i = 0; i < a.batch; ++i) row_ids[i] = std::uint32_t(s * a.batch + i);
-            const std::size_t first = s * a.batch;
-            const train::batch<float> b{x.data() + first * 784, a.batch, primary.data() + first, fine.data() + first,
-                                        std::span<const std::uint32_t>(row_ids)};
-            tr.step(b);
+        if (a.epochs > 0) {
+            typename trainer_type::fit_options fit;
+            fit.epochs = a.epochs;
+            if constexpr (trainer_type::needs_dev_set) fit.dev = &dev_set;
+            tr.fit(train_set, fit);
+        } else {
+            std::vector<std::uint32_t> row_ids(a.batch);
+            for (std::size_t s = 0; s < a.steps; ++s) {
+                for (std::size_t i = 0; i < a.batch; ++i) row_ids[i] = std::uint32_t(s * a.batch + i);
+                const std::size_t first = s * a.batch;
+                const train::batch<float> b{x.data() + first * 784, a.batch, primary.data() + first, fine.data() + first,
+                                            std::span<const std::uint32_t>(row_ids)};
+                tr.step(b);
+            }
         }
         for_each_network([&](const std::string& name, auto& net) {
             data::save_npy(dir / (name + "_after.npy"), flat_copy(net.parameters()));

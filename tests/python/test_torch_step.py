@@ -12,6 +12,10 @@ RL-AUX samples its labels from its policy, so it is not compared.  DTG takes one
 step is compared, its upper gradient printed (see AUXL_FLAGS).  Module-aware runs 21 steps: its
 upper level (every 20 steps, on a 64-row dev set both libraries get) is compared through its
 hypergradient, and step 21 uses the new ω.
+The same comparison runs once more through auxl's trainer::fit: FIT_EPOCHS epochs of FIT_ROWS
+rows with the study's cosine schedule (PyTorch's CosineAnnealingLR, stepped per epoch), in the
+row order fit() took, so the schedule reaching every rate (MAXL's and transference's lookahead
+use the current one), the epoch boundaries and the short last batch are compared as well.
 
     test_torch_step.py PATH/TO/torch_step_auxl WORK_DIR [--verbose]
 
@@ -37,6 +41,10 @@ STEPS_OF = {"human+module_aware": 21,  # its upper level runs at step 20; step 2
 # (meta/hvp.hpp): compared at a perturbation of norm 1e-4, where the two agree; the default 0.01
 # is measured too and printed, not asserted (it crosses ReLU kinks: 10-51 % off here).
 AUXL_FLAGS = {"human+module_aware": ["--hvp-step", "1e-4"]}
+# Through fit(): 3 epochs of 40 rows = batches of 16, 16 and 8, nine steps at rates 0.01, 0.0075
+# and 0.0025.  The methods whose step reads the learning rate, and two that do not.
+FIT_METHODS = ["stl", "human+equal", "human+transference", "maxl+equal"]
+FIT_EPOCHS, FIT_ROWS = 3, 40
 # DTG: one step, which compares its lower step (asserted) and prints its upper gradient against
 # PyTorch's.  The feature generator's mixed product is a central difference of the model's input
 # gradient, which jumps where a ReLU unit of the model changes sign: no step makes it match
@@ -129,8 +137,11 @@ def compare_upper_gradient(out, generators, state):
     return failures
 
 
-def check(binary, work, method, model, verbose, flags=None):
+def check(binary, work, method, model, verbose, flags=None, epochs=0):
+    """Trains auxl, repeats in PyTorch, compares; epochs > 0: through fit() with the schedule."""
     flags = AUXL_FLAGS.get(method, []) if flags is None else flags
+    if epochs:
+        flags = flags + ["--epochs", str(epochs), "--rows", str(FIT_ROWS)]
     out = os.path.join(work, f"{method}_{model}" + "".join(flags).replace("-", "_"))
     steps = STEPS_OF.get(method, STEPS)
     subprocess.run([binary, "--method", method, "--model", model, "--steps", str(steps), "--batch", str(BATCH),
@@ -145,7 +156,7 @@ def check(binary, work, method, model, verbose, flags=None):
     fine = torch.from_numpy(np.load(os.path.join(out, "human.npy")).astype(np.int64))
 
     torch.manual_seed(1)
-    net, _, step = make_step(method, model, primary_classes=5, lr=0.01, weight_decay=5e-4, aux_weight=1.0, dev=dev)
+    net, opt, step = make_step(method, model, primary_classes=5, lr=0.01, weight_decay=5e-4, aux_weight=1.0, dev=dev)
     parts = [("model", net)]
     if os.path.exists(os.path.join(out, "generator_before.npy")):
         parts.append(("generator", step.generator))
@@ -158,9 +169,20 @@ def check(binary, work, method, model, verbose, flags=None):
         after = np.load(os.path.join(out, f"{what}_after.npy"))
         load_into(module, before, segments, f"{method}/{model} {what}")
         state[what] = (module, before, after, segments)
-    for s in range(steps):
-        rows = slice(s * BATCH, (s + 1) * BATCH)
-        step(x[rows], y[rows], fine[rows])
+    if epochs:
+        order = torch.from_numpy(np.load(os.path.join(out, "order.npy")).astype(np.int64))
+        if tuple(order.shape) != (epochs, x.shape[0]):
+            raise SystemExit(f"{out}/order.npy is {tuple(order.shape)}, expected ({epochs}, {x.shape[0]})")
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)  # as torch_study
+        for e in range(epochs):
+            for b in range(0, x.shape[0], BATCH):
+                rows = order[e, b:b + BATCH]
+                step(x[rows], y[rows], fine[rows])
+            sched.step()
+    else:
+        for s in range(steps):
+            rows = slice(s * BATCH, (s + 1) * BATCH)
+            step(x[rows], y[rows], fine[rows])
     failures = []
     print(f"{method} {model}" + "".join(" " + f for f in flags) + ":")
     if hasattr(step, "generators"):
@@ -186,13 +208,17 @@ def main():
     for model in MODELS:
         for method in METHODS:
             failures += check(binary, work, method, model, verbose)
+    for model in MODELS:
+        for method in FIT_METHODS:
+            failures += check(binary, work, method, model, verbose, epochs=FIT_EPOCHS)
     print("measured, not asserted: module-aware at auxl's default perturbation (0.01)")
     for model in MODELS:
         check(binary, work, "human+module_aware", model, verbose, flags=["--hvp-step", "0.01"])
     if failures:
         print("the libraries' updates differ:\n  " + "\n  ".join(failures))
         sys.exit(1)
-    print(f"every update agrees within {TOLERANCE:g} (relative), {len(METHODS)} methods x {len(MODELS)} models")
+    print(f"every update agrees within {TOLERANCE:g} (relative), {len(METHODS)} methods x {len(MODELS)} models, "
+          f"and {len(FIT_METHODS)} x {len(MODELS)} through fit() over {FIT_EPOCHS} cosine-scheduled epochs")
 
 
 if __name__ == "__main__":
