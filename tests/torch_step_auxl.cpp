@@ -8,7 +8,7 @@
 //   torch_step_auxl --method maxl+equal --model cnn --steps 3 --batch 16 --out DIR
 //   torch_step_auxl --method human+module_aware --model mlp --steps 21 --hvp-step 1e-4 --out DIR
 //   torch_step_auxl --method dtg --model mlp --steps 3 --hvp-step 1e-4 --out DIR
-//   torch_step_auxl --method maxl+equal --model cnn --epochs 3 --rows 40 --out DIR
+//   torch_step_auxl --method maxl+equal --model cnn --epochs 3 --rows 40 --init pytorch --out DIR
 //
 // Writes DIR/inputs.npy (steps*batch x 784; rows x 784 with --epochs), primary.npy, fine.npy
 // and human.npy (int32: the human auxiliary label gen::human_hierarchy trains on, the fine
@@ -21,7 +21,8 @@
 // label_gradient.npy (laid out as the networks) and manual_weight_gradient.npy (∇_ω).  Settings are
 // torch_reference.make_step's: super5 (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum
 // 0.9, weight decay 5e-4, λ = 1, no focal term; --hvp-step sets module-aware's and DTG's
-// central-difference step.
+// central-difference step; --init the model's initialisation (he-uniform, the trainer's default,
+// or pytorch, torch.nn's and the study's; the generators keep their own).
 //
 // With --epochs E the steps are not fed by hand: trainer::fit trains E epochs of a --rows N
 // training set (the inputs and labels above, N rows) with the cosine schedule over E epochs, as
@@ -52,6 +53,7 @@ struct args {
     std::string method = "stl", model = "mlp", out;
     std::size_t steps = 3, batch = 16;
     std::size_t epochs = 0, rows = 40;  // epochs > 0: trainer::fit with a cosine schedule
+    nn::init_scheme init = nn::init_scheme::he_uniform;  // the model's; "pytorch" is the study's
     double hvp_step = 0.01;  // module_aware_options::hvp_step / dtg_options::hvp_step
 };
 
@@ -67,6 +69,11 @@ args parse(int argc, char** argv) {
         else if (k == "--hvp-step") a.hvp_step = std::atof(v.c_str());
         else if (k == "--epochs") a.epochs = std::size_t(std::atol(v.c_str()));
         else if (k == "--rows") a.rows = std::size_t(std::atol(v.c_str()));
+        else if (k == "--init") {
+            if (v == "pytorch") a.init = nn::init_scheme::pytorch_default;
+            else if (v == "he-uniform") a.init = nn::init_scheme::he_uniform;
+            else raise<config_error>("torch_step_auxl: --init must be pytorch or he-uniform");
+        }
         else raise<config_error>("torch_step_auxl: unknown flag ", k);
     }
     if (a.model != "mlp" && a.model != "cnn") raise<config_error>("torch_step_auxl: --model must be mlp or cnn");
@@ -102,6 +109,7 @@ void run(const args& a) {
     o.seed = 1;
     o.batch_size = a.batch;
     o.focal_gamma = 0.0;
+    o.init = a.init;
     if (a.epochs > 0) o.schedule = optim::cosine_lr{.total = a.epochs};  // torch's CosineAnnealingLR(T_max=E)
     const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 5e-4});
 
