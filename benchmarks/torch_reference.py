@@ -423,11 +423,16 @@ def rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights):
                 popt.step()
         rollout.clear()
 
-    def step(x, y, fine):
+    def step(x, y, fine, actions=None):
+        """actions: (labels, bins) to take instead of sampling them (tests/python/test_torch_step.py
+        replays auxl's draws); labels index the auxiliary head, bins are 0 without weights."""
         with torch.no_grad():
             d_label, d_bin, value = distributions(x, y)
-            label = d_label.sample()
-            k = d_bin.sample() if learn_weights else torch.zeros_like(label)
+            if actions is None:
+                label = d_label.sample()
+                k = d_bin.sample() if learn_weights else torch.zeros_like(label)
+            else:
+                label, k = actions
             logp = log_prob(d_label, d_bin, label, k)
             rx, ry = dev_rows(x, y).random(256)
             before = F.cross_entropy(net(rx)[0], ry).item()

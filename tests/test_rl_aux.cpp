@@ -113,6 +113,16 @@ TEST_CASE("RL-AUX's labels lie in the primary class's block and its weights in [
         CHECK(targets[0].weights[i] >= 0.125f);
         CHECK(targets[0].weights[i] <= 32.0f);
     }
+    // last_labels()/last_bins() report exactly the actions generate() just took.
+    REQUIRE(g.last_labels().size() == 32);
+    REQUIRE(g.last_bins().size() == 32);
+    for (std::size_t i = 0; i < 32; ++i) {
+        CHECK(g.last_labels()[i] == targets[0].labels[i]);
+        const auto bin = g.last_bins()[i];
+        REQUIRE(bin >= 0);
+        REQUIRE(bin < std::int32_t(rl_gen::weight_bins));
+        CHECK(targets[0].weights[i] == float(gen::rl_aux_weight(std::size_t(bin))));
+    }
 }
 
 TEST_CASE("PPO inside RL-AUX learns a bandit: the reward is the share of labels equal to a known best") {

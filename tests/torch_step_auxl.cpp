@@ -13,12 +13,14 @@
 // Writes DIR/inputs.npy (steps*batch x 784; rows x 784 with --epochs), primary.npy, fine.npy
 // and human.npy (int32: the human auxiliary label gen::human_hierarchy trains on, the fine
 // class's index in ψ's block order, a renumbering of the fine classes); for every network the step trains — the model,
-// MAXL's label generator ("generator"), DTG's feature and label generators ("feature", "label") —
+// MAXL's label generator ("generator"), DTG's feature and label generators ("feature", "label"),
+// RL-AUX's policy ("policy") —
 // NAME_before.npy and NAME_after.npy (the flat parameter arena) and NAME_segments.txt (one tensor
 // per line: name, offset, dims); dev_inputs.npy and dev_primary.npy, the dev set of the methods
 // with an upper level (module-aware, DTG); module-aware's hypergradient.npy (its last clipped ∇_ω,
 // one value per trunk module) and DTG's last upper gradient, clipped, as feature_gradient.npy,
-// label_gradient.npy (laid out as the networks) and manual_weight_gradient.npy (∇_ω).  Settings are
+// label_gradient.npy (laid out as the networks) and manual_weight_gradient.npy (∇_ω); RL-AUX's
+// sampled actions as rl_labels.npy and rl_bins.npy (steps x batch).  Settings are
 // torch_reference.make_step's: super5 (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum
 // 0.9, weight decay 5e-4, λ = 1, no focal term; --hvp-step sets module-aware's and DTG's
 // central-difference step; --init the model's initialisation (he-uniform, the trainer's default,
@@ -188,6 +190,7 @@ void run(const args& a) {
         auto for_each_network = [&](auto&& visit) {
             visit("model", tr.model());
             if constexpr (requires { g.network().parameters(); }) visit("generator", g.network());  // MAXL
+            if constexpr (requires { g.policy().parameters(); }) visit("policy", g.policy());        // RL-AUX
             if constexpr (requires { g.feature_generator().parameters(); }) {                      // DTG
                 visit("feature", g.feature_generator());
                 visit("label", g.label_generator());
@@ -198,18 +201,32 @@ void run(const args& a) {
             data::save_npy(dir / (name + "_before.npy"), flat_copy(net.parameters()));
         });
         if (a.epochs > 0) {
+            if constexpr (requires { g.last_labels(); }) {
+                raise<config_error>("torch_step_auxl: RL-AUX's draws are replayed per step; use --steps, not --epochs");
+            }
             typename trainer_type::fit_options fit;
             fit.epochs = a.epochs;
             if constexpr (trainer_type::needs_dev_set) fit.dev = &dev_set;
             tr.fit(train_set, fit);
         } else {
             std::vector<std::uint32_t> row_ids(a.batch);
+            // RL-AUX samples its actions; the Python half takes the same ones (rl_labels/rl_bins.npy).
+            xt::xtensor<std::int32_t, 2> labels_taken = xt::zeros<std::int32_t>({a.steps, a.batch});
+            xt::xtensor<std::int32_t, 2> bins_taken = xt::zeros<std::int32_t>({a.steps, a.batch});
             for (std::size_t s = 0; s < a.steps; ++s) {
                 for (std::size_t i = 0; i < a.batch; ++i) row_ids[i] = std::uint32_t(s * a.batch + i);
                 const std::size_t first = s * a.batch;
                 const train::batch<float> b{x.data() + first * 784, a.batch, primary.data() + first, fine.data() + first,
                                             std::span<const std::uint32_t>(row_ids)};
                 tr.step(b);
+                if constexpr (requires { g.last_labels(); }) {
+                    std::copy(g.last_labels().begin(), g.last_labels().end(), &labels_taken(s, 0));
+                    std::copy(g.last_bins().begin(), g.last_bins().end(), &bins_taken(s, 0));
+                }
+            }
+            if constexpr (requires { g.last_labels(); }) {
+                data::save_npy(dir / "rl_labels.npy", labels_taken);
+                data::save_npy(dir / "rl_bins.npy", bins_taken);
             }
         }
         for_each_network([&](const std::string& name, auto& net) {

@@ -8,7 +8,11 @@ three steps there, and compares each tensor's update (after - before) between th
 It must stay under 1e-3 for every tensor (float32 rounding in two GEMM libraries is about 1e-6;
 a different rule, rate or sign is of order 1).  This is what makes the study's "auxl - PyTorch"
 column a comparison of two runs of one algorithm rather than of two algorithms.
-RL-AUX samples its labels from its policy, so it is not compared.  DTG takes one step: its lower
+RL-AUX and RL-AUX-w sample their actions from the policy: auxl writes the labels and weight bins
+it drew and PyTorch takes the same ones (torch_reference's step(..., actions=)); five steps, so
+that PPO updates the policy after the fourth (one minibatch of 64: the order PPO visits them in
+does not matter) and the fifth step's log-probabilities come from the new policy; the policy's
+update is compared too.  DTG takes one step: its lower
 step is compared, its upper gradient printed (see AUXL_FLAGS).  Module-aware runs 21 steps: its
 upper level (every 20 steps, on a 64-row dev set both libraries get) is compared through its
 hypergradient, and step 21 uses the new ω.
@@ -35,15 +39,21 @@ except ImportError:
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
 from torch_reference import DevRows, make_step  # noqa: E402
 
-METHODS = ["stl", "human+equal", "human+cosine", "human+transference", "human+module_aware", "maxl+equal", "dtg"]
+METHODS = ["stl", "human+equal", "human+cosine", "human+transference", "human+module_aware", "maxl+equal",
+           "rl_aux+equal", "rl_aux_w+equal", "dtg"]
 MODELS = ["mlp", "cnn"]
 STEPS, BATCH, TOLERANCE = 3, 16, 1e-3
 STEPS_OF = {"human+module_aware": 21,  # its upper level runs at step 20; step 21 uses the new ω
+            "rl_aux+equal": 5, "rl_aux_w+equal": 5,  # PPO after 4 batches, then one step with the new policy
             "dtg": 1}                    # see below
 # PyTorch's Hessian-vector products are exact (double backward), auxl's central differences
 # (meta/hvp.hpp): compared at a perturbation of norm 1e-4, where the two agree; the default 0.01
 # is measured too and printed, not asserted (it crosses ReLU kinks: 10-51 % off here).
 AUXL_FLAGS = {"human+module_aware": ["--hvp-step", "1e-4"]}
+# PPO's ten Adam epochs on one rollout amplify float32 rounding in the policy's first layers: on
+# the CNN, RL-AUX-w's policy update in float32 PyTorch is 3.3e-3 from the same update in float64
+# PyTorch, auxl's (float32) 2.4e-4.  So RL-AUX is compared with a float64 PyTorch reference.
+REFERENCE_DTYPE = {"rl_aux+equal": torch.float64, "rl_aux_w+equal": torch.float64}
 # Through fit(): 3 epochs of 40 rows = batches of 16, 16 and 8, nine steps at rates 0.01, 0.0075
 # and 0.0025, from the study's initialisation (torch.nn's; the step runs above start from the
 # trainer's default He-uniform, where module-aware's central differences match at 1e-4).  The
@@ -173,9 +183,10 @@ def check(binary, work, method, model, verbose, flags=None, epochs=0):
     steps = STEPS_OF.get(method, STEPS)
     subprocess.run([binary, "--method", method, "--model", model, "--steps", str(steps), "--batch", str(BATCH),
                     "--out", out] + flags, check=True)
-    x = torch.from_numpy(np.load(os.path.join(out, "inputs.npy"))).view(-1, 1, 28, 28)
+    dtype = REFERENCE_DTYPE.get(method, torch.float32)
+    x = torch.from_numpy(np.load(os.path.join(out, "inputs.npy"))).view(-1, 1, 28, 28).to(dtype)
     y = torch.from_numpy(np.load(os.path.join(out, "primary.npy")).astype(np.int64))
-    dev = DevRows(torch.from_numpy(np.load(os.path.join(out, "dev_inputs.npy"))).view(-1, 1, 28, 28),
+    dev = DevRows(torch.from_numpy(np.load(os.path.join(out, "dev_inputs.npy"))).view(-1, 1, 28, 28).to(dtype),
                   torch.from_numpy(np.load(os.path.join(out, "dev_primary.npy")).astype(np.int64)))
     # auxl's human labels are the fine classes renumbered in ψ's block order (each primary class's
     # fine classes adjacent, as MAXL's generated classes are); PyTorch's reference trains on the
@@ -183,12 +194,22 @@ def check(binary, work, method, model, verbose, flags=None, epochs=0):
     fine = torch.from_numpy(np.load(os.path.join(out, "human.npy")).astype(np.int64))
 
     torch.manual_seed(1)
-    net, opt, step = make_step(method, model, primary_classes=5, lr=0.01, weight_decay=5e-4, aux_weight=1.0, dev=dev)
+    torch.set_default_dtype(dtype)  # the networks and every tensor the step makes
+    try:
+        net, opt, step = make_step(method, model, primary_classes=5, lr=0.01, weight_decay=5e-4, aux_weight=1.0, dev=dev)
+    finally:
+        torch.set_default_dtype(torch.float32)
     parts = [("model", net)]
     if os.path.exists(os.path.join(out, "generator_before.npy")):
         parts.append(("generator", step.generator))
     if os.path.exists(os.path.join(out, "feature_before.npy")):
         parts += [("feature", step.generators[0]), ("label", step.generators[1])]
+    if os.path.exists(os.path.join(out, "policy_before.npy")):
+        parts.append(("policy", step.policy))
+    actions = None
+    if os.path.exists(os.path.join(out, "rl_labels.npy")):  # auxl's draws, replayed
+        actions = (torch.from_numpy(np.load(os.path.join(out, "rl_labels.npy")).astype(np.int64)),
+                   torch.from_numpy(np.load(os.path.join(out, "rl_bins.npy")).astype(np.int64)))
     state, init_failures, init_lines = {}, [], []
     for what, module in parts:
         segments = read_segments(os.path.join(out, f"{what}_segments.txt"))
@@ -213,9 +234,12 @@ def check(binary, work, method, model, verbose, flags=None, epochs=0):
     else:
         for s in range(steps):
             rows = slice(s * BATCH, (s + 1) * BATCH)
-            step(x[rows], y[rows], fine[rows])
+            if actions is None:
+                step(x[rows], y[rows], fine[rows])
+            else:
+                step(x[rows], y[rows], fine[rows], actions=(actions[0][s], actions[1][s]))
     failures = init_failures
-    print(f"{method} {model}" + "".join(" " + f for f in flags) + ":")
+    print(f"{method} {model}" + "".join(" " + f for f in flags) + (" (PyTorch in float64)" if dtype != torch.float32 else "") + ":")
     if verbose:
         print("\n".join(init_lines))
     if hasattr(step, "generators"):

@@ -170,6 +170,12 @@ public:
 
     const loss::block_layout& blocks() const { return blocks_; }
     policy_type& policy() { return *policy_; }
+    /// The actions generate() took on the last batch, one per example: the auxiliary label (its
+    /// index in the auxiliary head, inside the example's primary block) and the weight bin (0 when
+    /// weights are not learned).  For logs, and for replaying a run's draws elsewhere
+    /// (tests/torch_step_auxl.cpp feeds them to the PyTorch reference).
+    std::span<const std::int32_t> last_labels() const { return {step_labels_.data(), last_batch_}; }
+    std::span<const std::int32_t> last_bins() const { return {step_bins_.data(), last_batch_}; }
     const rl_aux_options& options() const { return options_; }
 
     // Two-pass schedule hooks (called by the trainer at each epoch start).
@@ -186,6 +192,7 @@ public:
         static_assert(std::is_same_v<U, T>, "auxl::gen::rl_aux: the policy's scalar type must be the model's");
         const std::size_t B = b.size, A = AuxClasses;
         policy_->forward(b.inputs, B);
+        last_batch_ = B;
         const bool sample = learning();
         auto& t = targets[0];
         t.type = options_.soft_targets_like_code ? train::auxiliary_targets<T>::kind::soft : train::auxiliary_targets<T>::kind::hard;
@@ -553,6 +560,7 @@ private:
     const data::hierarchy* hierarchy_ = nullptr;
     loss::block_layout blocks_;
     std::size_t batch_ = 0;
+    std::size_t last_batch_ = 0;  ///< rows of the last generate() (last_labels(), last_bins())
     std::unique_ptr<policy_type> policy_;
     arena<T> policy_grad_;
     optim::adam<T> optimizer_;
