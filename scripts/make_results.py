@@ -8,6 +8,7 @@ the full test set, paired differences to STL) and per-run CSVs (per-epoch accura
 monitor subset of the test set)."""
 import argparse
 import glob
+import math
 import os
 import re
 import statistics
@@ -184,6 +185,59 @@ def spread(value, error, runs, sign=""):
     return f"{value:{sign}.2f} ± {error:.2f}" if runs > 1 else f"{value:{sign}.2f}"
 
 
+def _beta_continued_fraction(a, b, x):
+    """The continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-14:
+            break
+    return h
+
+
+def incomplete_beta(a, b, x):
+    """I_x(a, b), the regularised incomplete beta function."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_continued_fraction(a, b, x) / a
+    return 1.0 - front * _beta_continued_fraction(b, a, 1.0 - x) / b
+
+
+def t_two_sided_tail(t, df):
+    """P(|T| > t) for Student's t with df (real, > 0) degrees of freedom.  (SciPy's stats.t.sf
+    times two; written out because the report needs the standard library only.)"""
+    return incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_critical(df, alpha=0.05):
+    """The t with P(|T| > t) = alpha (bisection: the tail falls monotonically in t)."""
+    lo, hi = 0.0, 1e4
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if t_two_sided_tail(mid, df) > alpha else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def welch_df(var_a, n_a, var_b, n_b):
+    """Welch-Satterthwaite degrees of freedom of se² = var_a + var_b, each from n - 1 degrees of
+    freedom (var = sd²/n for a mean, se² for a paired mean difference); None when both are 0."""
+    if var_a + var_b <= 0:
+        return None
+    return (var_a + var_b) ** 2 / (var_a ** 2 / (n_a - 1) + var_b ** 2 / (n_b - 1))
+
+
 def torch_section(settings, torch_runs, methods, study, per_seed):
     """auxl beside the PyTorch reference (benchmarks/torch_study.py) for every setting both ran.
     Where both libraries have per-seed runs of a method, the rows pool every seed they have
@@ -196,7 +250,9 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
            "batch orders from different generators, so their runs are independent samples: the",
            "differences below carry unpaired standard errors, sqrt(sd₁²/n₁ + sd₂²/n₂) for accuracies and",
            "sqrt(se₁² + se₂²) for the gains over STL. `*` marks a difference larger than twice its",
-           "standard error. Where a setting has extra seeds (directories like `half2_mlp_n300_seeds4-19`),",
+           "standard error, `†` one significant by Welch's t-test at the 5 % level (its critical value for",
+           "three seeds a side is 2.8 standard errors, for six 2.2). Where a setting has extra seeds",
+           "(directories like `half2_mlp_n300_seeds4-19`),",
            "both libraries' rows pool all of them; the number of seeds is in brackets.", ""]
     if torch_lines:
         out += ["```"] + torch_lines + ["```", ""]
@@ -204,6 +260,9 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
             "PyTorch Δ vs STL | difference of Δ |",
             "|---|---|---|---|---|---|---|---|"]
     flagged = total = single = 0
+    # Under agreement, how many of the 2-SE marks chance alone would give (each comparison's
+    # P(|t_df| > 2), Welch's df), and how many differ by Welch's t-test at 5 %.
+    expected_flags, welch_significant = 0.0, 0
     gain_differences = []
     by_method = {}  # method -> [(difference of gains, its standard error)]
     by_setting = {}  # setting -> [difference of gains]: its rows share the STL runs
@@ -237,6 +296,12 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
             total += 1
             mark = "*" if abs(diff) > 2 * se else ""
             flagged += bool(mark)
+            df = welch_df(sa * sa / na, na, sb * sb / nb, nb)
+            if df is not None:
+                expected_flags += t_two_sided_tail(2.0, df)
+                if abs(diff) > t_critical(df) * se:
+                    welch_significant += 1
+                    mark += "†"
             cells = [f"{key[0]} {key[1]} n={key[2]}", method, f"{ma:.2f} ± {sa:.2f} ({na})", f"{mb:.2f} ± {sb:.2f} ({nb})",
                      f"{diff:+.2f} ± {se:.2f}{mark}"]
             if method == "stl":
@@ -251,12 +316,21 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
                 total += 1
                 dmark = "*" if abs(dd) > 2 * de else ""
                 flagged += bool(dmark)
+                df = welch_df(ea * ea, na, eb * eb, nb)  # each gain's standard error: its paired seeds
+                if df is not None:
+                    expected_flags += t_two_sided_tail(2.0, df)
+                    if abs(dd) > t_critical(df) * de:
+                        welch_significant += 1
+                        dmark += "†"
                 cells += [f"{da:+.2f} ± {ea:.2f}", f"{db:+.2f} ± {eb:.2f}", f"{dd:+.2f} ± {de:.2f}{dmark}"]
             out.append("| " + " | ".join(cells) + " |")
-    out += ["", f"{flagged} of {total} comparisons differ by more than twice their standard error "
-            f"(about {0.05 * total:.1f} expected by chance if the implementations agree; with few seeds per side "
-            "the standard errors are rough, and the methods of one library share each seed's training subset, so "
-            "the rows of a setting are not independent)."
+    out += ["", f"{flagged} of {total} comparisons differ by more than twice their standard error. With as few "
+            "as three seeds per side a standard error is itself a rough estimate, so chance alone crosses twice it "
+            "more often than a normal distribution's 5 %: with each comparison's Welch degrees of freedom, about "
+            f"{expected_flags:.1f} would if the implementations agree ({0.05 * total:.1f} by the normal rule). By "
+            f"Welch's t-test at the 5 % level {welch_significant} of {total} differ ({0.05 * total:.1f} expected by "
+            "chance). The methods of one library share each seed's training subset, so the rows of a setting are "
+            "not independent."
             + (f" {single} row{'s' if single > 1 else ''} with a single seed on one side {'are' if single > 1 else 'is'} shown "
                "without a standard error and left out of this count and of the averages below." if single else "")]
     if len(gain_differences) > 1:

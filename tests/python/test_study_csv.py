@@ -307,4 +307,19 @@ with tempfile.TemporaryDirectory() as img:
     assert left == sorted(written | {"architecture.png", "accuracy_vs_epoch_notes.txt"}), left
     assert make_results.remove_stale_plots(img, written) == [], "a second clean-up removed more"
 print("make_results' clean-up: removes only the generated plots this run did not write")
+
+# --- the t distribution behind the report's "expected by chance" (closed forms and tables) ---
+import math  # noqa: E402
+for df, exact in ((1, 1 - 2 * math.atan(2) / math.pi),  # Cauchy
+                  (2, 1 - 2 / math.sqrt(6)),             # P(|T_2| > t) = 1 - t / sqrt(t² + 2)
+                  (1e7, math.erfc(2 / math.sqrt(2)))):   # the normal limit, 0.0455
+    got = make_results.t_two_sided_tail(2.0, df)
+    assert abs(got - exact) < 1e-6, f"P(|T_{df}| > 2) = {got}, expected {exact}"
+for df, table in ((2, 4.3027), (4, 2.7764), (10, 2.2281)):  # two-sided 5 % critical values
+    got = make_results.t_critical(df)
+    assert abs(got - table) < 1e-4, f"t_crit({df}) = {got}, expected {table}"
+assert make_results.welch_df(1.0, 3, 1.0, 3) == 4.0  # equal variances, n = 3 each: 2 + 2
+assert abs(make_results.welch_df(1.0, 3, 0.0, 5) - 2.0) < 1e-12  # all the variance on one side
+assert make_results.welch_df(0.0, 3, 0.0, 3) is None
+print("make_results' t tail, critical values and Welch degrees of freedom match closed forms and tables")
 print("study CSV readers and make_results: every bad input rejected with its file named")
