@@ -264,7 +264,7 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
     # P(|t_df| > 2), Welch's df), and how many differ by Welch's t-test at 5 %.
     expected_flags, welch_significant = 0.0, 0
     gain_differences = []
-    by_method = {}  # method -> [(difference of gains, its standard error)]
+    by_method = {}  # method -> [(difference of gains, its standard error, Welch-significant)]
     by_setting = {}  # setting -> [difference of gains]: its rows share the STL runs
     for key in sorted(set(settings) & set(torch_runs)):
         ours, theirs = settings[key][0], torch_runs[key]
@@ -311,7 +311,6 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
                                   float(b["delta_se"]))
                 dd, de = da - db, (ea * ea + eb * eb) ** 0.5
                 gain_differences.append(dd)
-                by_method.setdefault(method, []).append((dd, de))
                 by_setting.setdefault(key, []).append(dd)
                 total += 1
                 dmark = "*" if abs(dd) > 2 * de else ""
@@ -322,6 +321,7 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
                     if abs(dd) > t_critical(df) * de:
                         welch_significant += 1
                         dmark += "†"
+                by_method.setdefault(method, []).append((dd, de, "†" in dmark))
                 cells += [f"{da:+.2f} ± {ea:.2f}", f"{db:+.2f} ± {eb:.2f}", f"{dd:+.2f} ± {de:.2f}{dmark}"]
             out.append("| " + " | ".join(cells) + " |")
     out += ["", f"{flagged} of {total} comparisons differ by more than twice their standard error. With as few "
@@ -350,15 +350,17 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
         # Per method over its settings: the settings are independent experiments, so the mean's
         # standard error combines the per-setting ones.
         out += ["", "Per method, over the settings both libraries ran (gain over STL, auxl minus PyTorch):", "",
-                "| method | settings | mean difference of Δ | beyond 2 SE |", "|---|---|---|---|"]
+                "| method | settings | mean difference of Δ | beyond 2 SE | Welch 5 % |", "|---|---|---|---|---|"]
         for method in methods:
             rows = by_method.get(method)
             if not rows:
                 continue
-            mean = statistics.mean(d for d, _ in rows)
-            se = sum(e * e for _, e in rows) ** 0.5 / len(rows)
-            beyond = sum(abs(d) > 2 * e for d, e in rows)
-            out.append(f"| {method} | {len(rows)} | {mean:+.2f} ± {se:.2f}{'*' if abs(mean) > 2 * se else ''} | {beyond} |")
+            mean = statistics.mean(d for d, _, _ in rows)
+            se = sum(e * e for _, e, _ in rows) ** 0.5 / len(rows)
+            beyond = sum(abs(d) > 2 * e for d, e, _ in rows)
+            significant = sum(w for _, _, w in rows)
+            out.append(f"| {method} | {len(rows)} | {mean:+.2f} ± {se:.2f}{'*' if abs(mean) > 2 * se else ''} | {beyond} | "
+                       f"{significant} |")
     out.append("")
     return out
 
