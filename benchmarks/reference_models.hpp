@@ -14,11 +14,12 @@ using mlp_trunk = nn::sequential<nn::input<1, 28, 28>, nn::flatten, nn::dense<25
 using cnn_trunk = nn::sequential<nn::input<1, 28, 28>, nn::conv2d<32, 3, 1, 1, nn::relu, nn::max_pool2d<2>>,
                                  nn::conv2d<64, 3, 1, 1, nn::relu, nn::max_pool2d<2>>, nn::flatten, nn::dense<128>, nn::relu>;
 
-/// Primary head of 5 classes (super5) and an auxiliary head of 10.
-template <class Trunk>
-using model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+/// A primary head of PrimaryClasses (5: super5; 2: half2, parity2) and an auxiliary head of 10.
+template <class Trunk, std::size_t PrimaryClasses = 5>
+using model = nn::multi_task<Trunk, nn::head<nn::dense<PrimaryClasses>>, nn::head<nn::dense<10>>>;
 /// DTG's: primary, the manual (human) task, the generated task.
-template <class Trunk>
-using dtg_model = nn::multi_task<Trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+template <class Trunk, std::size_t PrimaryClasses = 5>
+using dtg_model =
+    nn::multi_task<Trunk, nn::head<nn::dense<PrimaryClasses>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
 
 }  // namespace auxl::reference

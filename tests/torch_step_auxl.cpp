@@ -21,8 +21,8 @@
 // one value per trunk module) and DTG's last upper gradient, clipped, as feature_gradient.npy,
 // label_gradient.npy (laid out as the networks) and manual_weight_gradient.npy (∇_ω); RL-AUX's
 // sampled actions as rl_labels.npy and rl_bins.npy (steps x batch).  Settings are
-// torch_reference.make_step's: super5 (5 primary classes, 10 auxiliary), SGD lr 0.01, momentum
-// 0.9, weight decay 5e-4, λ = 1, no focal term; --hvp-step sets module-aware's and DTG's
+// torch_reference.make_step's: super5 (5 primary classes, 10 auxiliary; --hierarchy), SGD lr 0.01
+// (--lr), momentum 0.9, weight decay 5e-4, λ = 1, no focal term; --hvp-step sets module-aware's and DTG's
 // central-difference step; --init the model's initialisation (he-uniform, the trainer's default,
 // or pytorch, torch.nn's and the study's; the generators keep their own).
 //
@@ -56,6 +56,8 @@ struct args {
     std::size_t steps = 3, batch = 16;
     std::size_t epochs = 0, rows = 40;  // epochs > 0: trainer::fit with a cosine schedule
     nn::init_scheme init = nn::init_scheme::he_uniform;  // the model's; "pytorch" is the study's
+    std::string hierarchy = "super5";
+    double lr = 0.01;
     double hvp_step = 0.01;  // module_aware_options::hvp_step / dtg_options::hvp_step
 };
 
@@ -71,6 +73,8 @@ args parse(int argc, char** argv) {
         else if (k == "--hvp-step") a.hvp_step = std::atof(v.c_str());
         else if (k == "--epochs") a.epochs = std::size_t(std::atol(v.c_str()));
         else if (k == "--rows") a.rows = std::size_t(std::atol(v.c_str()));
+        else if (k == "--hierarchy") a.hierarchy = v;
+        else if (k == "--lr") a.lr = std::atof(v.c_str());
         else if (k == "--init") {
             if (v == "pytorch") a.init = nn::init_scheme::pytorch_default;
             else if (v == "he-uniform") a.init = nn::init_scheme::he_uniform;
@@ -82,6 +86,7 @@ args parse(int argc, char** argv) {
     if (a.out.empty()) raise<config_error>("torch_step_auxl: --out DIR is required");
     if (a.steps == 0 || a.batch == 0) raise<config_error>("torch_step_auxl: --steps and --batch must be positive");
     if (a.epochs > 0 && a.rows == 0) raise<config_error>("torch_step_auxl: --rows must be positive");
+    if (!(a.lr > 0)) raise<config_error>("torch_step_auxl: --lr must be positive");
     return a;
 }
 
@@ -102,18 +107,18 @@ void write_segments(const std::filesystem::path& path, const arena_layout& layou
     if (!out) raise<io_error>("torch_step_auxl: cannot write ", path.string());
 }
 
-template <class Trunk>
+template <class Trunk, std::size_t PrimaryClasses>
 void run(const args& a) {
-    using model = reference::model<Trunk>;
-    using dtg_model = reference::dtg_model<Trunk>;
-    const auto h = data::hierarchy::fashion_super5();
+    using model = reference::model<Trunk, PrimaryClasses>;
+    using dtg_model = reference::dtg_model<Trunk, PrimaryClasses>;
+    const auto h = data::hierarchy::by_name(a.hierarchy);
     trainer_options o;
     o.seed = 1;
     o.batch_size = a.batch;
     o.focal_gamma = 0.0;
     o.init = a.init;
     if (a.epochs > 0) o.schedule = optim::cosine_lr{.total = a.epochs};  // torch's CosineAnnealingLR(T_max=E)
-    const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9, .weight_decay = 5e-4});
+    const optim::sgd<float> sgd({.learning_rate = a.lr, .momentum = 0.9, .weight_decay = 5e-4});
 
     const std::size_t rows = a.epochs > 0 ? a.rows : a.steps * a.batch;
     rng gen(3, "torch-step");
@@ -262,8 +267,10 @@ int main(int argc, char** argv) {
     try {
         const args a = parse(argc, argv);
         set_gemm_threads(1);
-        if (a.model == "mlp") run<mlp_trunk>(a);
-        else run<cnn_trunk>(a);
+        // The primary head's width is the model's type: super5's 5 classes, or half2's and parity2's 2.
+        const bool five = data::hierarchy::by_name(a.hierarchy).primary_classes() == 5;
+        if (a.model == "mlp") five ? run<mlp_trunk, 5>(a) : run<mlp_trunk, 2>(a);
+        else five ? run<cnn_trunk, 5>(a) : run<cnn_trunk, 2>(a);
         return 0;
     } catch (const auxl::error& e) {
         std::fprintf(stderr, "%s\n", e.what());

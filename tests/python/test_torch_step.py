@@ -60,6 +60,17 @@ REFERENCE_DTYPE = {"rl_aux+equal": torch.float64, "rl_aux_w+equal": torch.float6
 # methods whose step reads the learning rate, and two that do not.
 FIT_METHODS = ["stl", "human+equal", "human+transference", "maxl+equal"]
 FIT_EPOCHS, FIT_ROWS = 3, 40
+# And MAXL as the study trains it where the libraries' MAXL differed most (half2, CNN, 60,000:
+# docs/RESULTS.md): half2's blocks of five generated classes, rate 0.05, batch 128, here 2 epochs
+# of 300 rows (batches of 128, 128 and 44).  Asserted on the MLP.  On the CNN it is printed, not
+# asserted: the first convolutions' weight gradients are small sums of large terms, and a 2x2
+# pooling window whose two largest inputs are nearer than float32 rounding routes its gradient to
+# another pixel; at batch 128 that moves them by 1e-4 to 4e-3 (relative) from a float64 reference
+# in either library (auxl's float64 gradient equals PyTorch's to 1e-15; PyTorch's float32 one is
+# 3e-6 off on this batch, 1.3e-4 on one of three others tried), while the biases, which sum the
+# same values wherever they are routed, stay within 1e-6 (README, Tests).
+STUDY_SETTING = {"hierarchy": "half2", "lr": 0.05, "batch": 128, "rows": 300, "epochs": 2}
+PRIMARY_CLASSES = {"super5": 5, "half2": 2, "parity2": 2}
 # DTG: one step, which compares its lower step (asserted) and prints its upper gradient against
 # PyTorch's.  The feature generator's mixed product is a central difference of the model's input
 # gradient, which jumps where a ReLU unit of the model changes sign: no step makes it match
@@ -156,7 +167,8 @@ def compare_initialisation(module, flat, segments, what):
     """The study's runs share no random draws between the libraries, only their distributions:
     each tensor's initial values in auxl (`flat`) against PyTorch's fresh ones (`module`, before
     auxl's are loaded), mean and standard deviation within 5 standard errors of two independent
-    samples (uniform: sd(s)/s = sqrt(0.2/n); normal: sqrt(0.5/n)).  Zero tensors must be zero in both."""
+    samples (uniform: sd(s)/s = sqrt(0.2/n); normal: sqrt(0.5/n)), for tensors of 16 values or
+    more.  Zero tensors must be zero in both."""
     failures, lines = [], []
     for (tname, p), (aname, offset, shape) in zip(module.named_parameters(), segments):
         n = int(np.prod(shape))
@@ -166,6 +178,9 @@ def compare_initialisation(module, flat, segments, what):
         if st == 0 or sa == 0:
             ok = sa == st and not a.any() and not t.any()
             lines.append(f"  {what} {aname:<26} initial std auxl {sa:.4f}, PyTorch {st:.4f}")
+        elif n < 16:  # two biases of a 2-class head say nothing about a distribution
+            ok = True
+            lines.append(f"  {what} {aname:<26} initial std auxl {sa:.4f}, PyTorch {st:.4f} (n {n}: too few to compare)")
         else:
             ok = abs(sa / st - 1) < 5 * np.sqrt(1.0 / n) and abs(a.mean() - t.mean()) < 5 * st * np.sqrt(2.0 / n)
             lines.append(f"  {what} {aname:<26} initial std auxl {sa:.4f}, PyTorch {st:.4f} (ratio {sa / st:.3f}, n {n})")
@@ -174,14 +189,17 @@ def compare_initialisation(module, flat, segments, what):
     return failures, lines
 
 
-def check(binary, work, method, model, verbose, flags=None, epochs=0):
+def check(binary, work, method, model, verbose, flags=None, epochs=0, hierarchy="super5", lr=0.01, batch=BATCH,
+          rows=FIT_ROWS):
     """Trains auxl, repeats in PyTorch, compares; epochs > 0: through fit() with the schedule."""
     flags = AUXL_FLAGS.get(method, []) if flags is None else flags
     if epochs:
-        flags = flags + ["--epochs", str(epochs), "--rows", str(FIT_ROWS), "--init", "pytorch"]
+        flags = flags + ["--epochs", str(epochs), "--rows", str(rows), "--init", "pytorch"]
+    if (hierarchy, lr, batch) != ("super5", 0.01, BATCH):
+        flags = flags + ["--hierarchy", hierarchy, "--lr", str(lr), "--batch", str(batch)]
     out = os.path.join(work, f"{method}_{model}" + "".join(flags).replace("-", "_"))
     steps = STEPS_OF.get(method, STEPS)
-    subprocess.run([binary, "--method", method, "--model", model, "--steps", str(steps), "--batch", str(BATCH),
+    subprocess.run([binary, "--method", method, "--model", model, "--steps", str(steps), "--batch", str(batch),
                     "--out", out] + flags, check=True)
     dtype = REFERENCE_DTYPE.get(method, torch.float32)
     x = torch.from_numpy(np.load(os.path.join(out, "inputs.npy"))).view(-1, 1, 28, 28).to(dtype)
@@ -196,7 +214,8 @@ def check(binary, work, method, model, verbose, flags=None, epochs=0):
     torch.manual_seed(1)
     torch.set_default_dtype(dtype)  # the networks and every tensor the step makes
     try:
-        net, opt, step = make_step(method, model, primary_classes=5, lr=0.01, weight_decay=5e-4, aux_weight=1.0, dev=dev)
+        net, opt, step = make_step(method, model, primary_classes=PRIMARY_CLASSES[hierarchy], lr=lr, weight_decay=5e-4,
+                                   aux_weight=1.0, dev=dev)
     finally:
         torch.set_default_dtype(torch.float32)
     parts = [("model", net)]
@@ -227,13 +246,13 @@ def check(binary, work, method, model, verbose, flags=None, epochs=0):
             raise SystemExit(f"{out}/order.npy is {tuple(order.shape)}, expected ({epochs}, {x.shape[0]})")
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)  # as torch_study
         for e in range(epochs):
-            for b in range(0, x.shape[0], BATCH):
-                rows = order[e, b:b + BATCH]
+            for b in range(0, x.shape[0], batch):
+                rows = order[e, b:b + batch]
                 step(x[rows], y[rows], fine[rows])
             sched.step()
     else:
         for s in range(steps):
-            rows = slice(s * BATCH, (s + 1) * BATCH)
+            rows = slice(s * batch, (s + 1) * batch)
             if actions is None:
                 step(x[rows], y[rows], fine[rows])
             else:
@@ -268,16 +287,20 @@ def main():
     for model in MODELS:
         for method in FIT_METHODS:
             failures += check(binary, work, method, model, verbose, epochs=FIT_EPOCHS)
+    failures += check(binary, work, "maxl+equal", "mlp", verbose, **STUDY_SETTING)
     print("measured, not asserted: module-aware at auxl's default perturbation (0.01), and at 1e-4 from the "
           "study's initialisation (torch.nn's), where the CNN's central differences miss at every step tried")
     for model in MODELS:
         check(binary, work, "human+module_aware", model, verbose, flags=["--hvp-step", "0.01"])
         check(binary, work, "human+module_aware", model, verbose, flags=["--hvp-step", "1e-4", "--init", "pytorch"])
+    print("measured, not asserted: MAXL on the CNN at the study's half2 setting (float32 pooling near-ties, see STUDY_SETTING)")
+    check(binary, work, "maxl+equal", "cnn", verbose, **STUDY_SETTING)
     if failures:
         print("the libraries' updates differ:\n  " + "\n  ".join(failures))
         sys.exit(1)
     print(f"every update agrees within {TOLERANCE:g} (relative), {len(METHODS)} methods x {len(MODELS)} models, "
-          f"and {len(FIT_METHODS)} x {len(MODELS)} through fit() over {FIT_EPOCHS} cosine-scheduled epochs")
+          f"and {len(FIT_METHODS)} x {len(MODELS)} through fit() over {FIT_EPOCHS} cosine-scheduled epochs, "
+          f"MAXL at the study's half2 setting on the MLP")
 
 
 if __name__ == "__main__":
