@@ -10,21 +10,21 @@
 //   torch_step_auxl --method dtg --model mlp --steps 3 --hvp-step 1e-4 --out DIR
 //   torch_step_auxl --method maxl+equal --model cnn --epochs 3 --rows 40 --init pytorch --out DIR
 //
-// Writes DIR/inputs.npy (steps*batch x 784; rows x 784 with --epochs), primary.npy, fine.npy
-// and human.npy (int32: the human auxiliary label gen::human_hierarchy trains on, the fine
-// class's index in ψ's block order, a renumbering of the fine classes); for every network the step trains — the model,
-// MAXL's label generator ("generator"), DTG's feature and label generators ("feature", "label"),
-// RL-AUX's policy ("policy") —
-// NAME_before.npy and NAME_after.npy (the flat parameter arena) and NAME_segments.txt (one tensor
-// per line: name, offset, dims); dev_inputs.npy and dev_primary.npy, the dev set of the methods
-// with an upper level (module-aware, DTG); module-aware's hypergradient.npy (its last clipped ∇_ω,
-// one value per trunk module) and DTG's last upper gradient, clipped, as feature_gradient.npy,
-// label_gradient.npy (laid out as the networks) and manual_weight_gradient.npy (∇_ω); RL-AUX's
-// sampled actions as rl_labels.npy and rl_bins.npy (steps x batch).  Settings are
-// torch_reference.make_step's: super5 (5 primary classes, 10 auxiliary; --hierarchy), SGD lr 0.01
-// (--lr), momentum 0.9, weight decay 5e-4, λ = 1, no focal term; --hvp-step sets module-aware's and DTG's
-// central-difference step; --init the model's initialisation (he-uniform, the trainer's default,
-// or pytorch, torch.nn's and the study's; the generators keep their own).
+// Writes DIR/inputs.npy (steps*batch x 784; rows x 784 with --epochs), primary.npy, fine.npy and
+// human.npy (int32: the human auxiliary label gen::human_hierarchy trains on, the fine class's
+// index in ψ's block order, a renumbering of the fine classes); for every network the step trains —
+// the model, MAXL's label generator ("generator"), DTG's feature and label generators ("feature",
+// "label"), RL-AUX's policy ("policy") — NAME_before.npy and NAME_after.npy (the flat parameter
+// arena) and NAME_segments.txt (one tensor per line: name, offset, dims); dev_inputs.npy and
+// dev_primary.npy, the dev set of the methods with an upper level (module-aware, DTG);
+// module-aware's hypergradient.npy (its last clipped ∇_ω, one value per trunk module) and DTG's
+// last upper gradient, clipped, as feature_gradient.npy, label_gradient.npy (laid out as the
+// networks) and manual_weight_gradient.npy (∇_ω); RL-AUX's sampled actions as rl_labels.npy and
+// rl_bins.npy (steps x batch).  Settings are torch_reference.make_step's: super5 (5 primary
+// classes, 10 auxiliary; --hierarchy), SGD lr 0.01 (--lr), momentum 0.9, weight decay 5e-4, λ = 1,
+// no focal term; --hvp-step sets module-aware's and DTG's central-difference step; --init the
+// model's initialisation (he-uniform, the trainer's default, or pytorch, torch.nn's and the
+// study's; the generators keep their own).
 //
 // With --epochs E the steps are not fed by hand: trainer::fit trains E epochs of a --rows N
 // training set (the inputs and labels above, N rows) with the cosine schedule over E epochs, as
