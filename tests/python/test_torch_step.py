@@ -68,7 +68,8 @@ FIT_EPOCHS, FIT_ROWS = 3, 40
 # another pixel; at batch 128 that moves auxl's by 1e-3 to 4e-3 (relative) from a float64 reference
 # (auxl's float64 gradient equals PyTorch's to 1e-15; PyTorch's float32 one is 3e-6 off on this
 # batch, but 1.3e-4 off on a c32-c64-pool network whose pooling has one such window), while the
-# biases, which sum the same values wherever they are routed, stay within 1e-6 (README, Tests).
+# pooled convolution's bias, which sums the same values wherever they are routed, stays within
+# 1e-6 (README, Tests).
 STUDY_SETTING = {"hierarchy": "half2", "lr": 0.05, "batch": 128, "rows": 300, "epochs": 2}
 PRIMARY_CLASSES = {"super5": 5, "half2": 2, "parity2": 2}
 # DTG: one step, which compares its lower step (asserted) and prints its upper gradient against
