@@ -238,6 +238,15 @@ def welch_df(var_a, n_a, var_b, n_b):
     return (var_a + var_b) ** 2 / (var_a ** 2 / (n_a - 1) + var_b ** 2 / (n_b - 1))
 
 
+def welch_test(difference, se, var_a, n_a, var_b, n_b):
+    """(P(|t| > 2) under agreement, significant at 5 %) for one unpaired comparison whose se² is
+    var_a + var_b; (0, False) when neither side has a spread."""
+    df = welch_df(var_a, n_a, var_b, n_b)
+    if df is None:
+        return 0.0, False
+    return t_two_sided_tail(2.0, df), abs(difference) > t_critical(df) * se
+
+
 def torch_section(settings, torch_runs, methods, study, per_seed):
     """auxl beside the PyTorch reference (benchmarks/torch_study.py) for every setting both ran.
     Where both libraries have per-seed runs of a method, the rows pool every seed they have
@@ -296,12 +305,10 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
             total += 1
             mark = "*" if abs(diff) > 2 * se else ""
             flagged += bool(mark)
-            df = welch_df(sa * sa / na, na, sb * sb / nb, nb)
-            if df is not None:
-                expected_flags += t_two_sided_tail(2.0, df)
-                if abs(diff) > t_critical(df) * se:
-                    welch_significant += 1
-                    mark += "†"
+            chance, significant = welch_test(diff, se, sa * sa / na, na, sb * sb / nb, nb)
+            expected_flags += chance
+            welch_significant += significant
+            mark += "†" if significant else ""
             cells = [f"{key[0]} {key[1]} n={key[2]}", method, f"{ma:.2f} ± {sa:.2f} ({na})", f"{mb:.2f} ± {sb:.2f} ({nb})",
                      f"{diff:+.2f} ± {se:.2f}{mark}"]
             if method == "stl":
@@ -315,13 +322,12 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
                 total += 1
                 dmark = "*" if abs(dd) > 2 * de else ""
                 flagged += bool(dmark)
-                df = welch_df(ea * ea, na, eb * eb, nb)  # each gain's standard error: its paired seeds
-                if df is not None:
-                    expected_flags += t_two_sided_tail(2.0, df)
-                    if abs(dd) > t_critical(df) * de:
-                        welch_significant += 1
-                        dmark += "†"
-                by_method.setdefault(method, []).append((dd, de, "†" in dmark))
+                # each gain's standard error comes from its own paired seeds
+                chance, significant = welch_test(dd, de, ea * ea, na, eb * eb, nb)
+                expected_flags += chance
+                welch_significant += significant
+                dmark += "†" if significant else ""
+                by_method.setdefault(method, []).append((dd, de, significant))
                 cells += [f"{da:+.2f} ± {ea:.2f}", f"{db:+.2f} ± {eb:.2f}", f"{dd:+.2f} ± {de:.2f}{dmark}"]
             out.append("| " + " | ".join(cells) + " |")
     out += ["", f"{flagged} of {total} comparisons differ by more than twice their standard error. With as few "
