@@ -16,7 +16,9 @@
 #                separate commands, listed in docs/study/README.txt
 #       'full'   the issue's grid: 300, 1000, 6000, 60000 examples, MLP and CNN, every method,
 #                5 seeds (many hours on 2 cores)
-# Resumable: a setting whose summary CSV exists is skipped.  THREADS overrides the threads per run.
+# Resumable: a setting whose summary CSV exists is skipped, and an interrupted one continues where
+# its runs' checkpoints stand (the demo's --resume; state in OUT_DIR/.resume/<setting>, logs
+# appended).  THREADS overrides the threads per run.
 set -eu
 out=${1:?usage: study.sh OUT_DIR [small|report|full]}
 grid=${2:-small}
@@ -37,7 +39,8 @@ setting() {
     dir="$out/${2}_${1}_n${3}"
     [ -f "$dir/summary_${2}_${1}.csv" ] && return 0  # resumable: finished settings are kept
     "$demo" --hierarchy "$2" --model "$1" --train-size "$3" --seeds "${5:-$seeds}" --methods "$4" \
-        --threads "$threads" --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed, see $dir.log" >&2; exit 1; }
+        --threads "$threads" --out "$dir" --resume "$out/.resume/${dir##*/}" >> "$dir.log" 2>&1 \
+        || { echo "study: $dir failed, see $dir.log" >&2; exit 1; }
     echo "done $dir"
 }
 
@@ -61,7 +64,8 @@ sweep() {
         dir="$out/sweep_half2_${1}_n${2}_w$w"
         [ -f "$dir/summary_half2_$1.csv" ] && continue
         "$demo" --hierarchy half2 --model "$1" --train-size "$2" --seeds "$seeds" --methods stl,human+equal,human+cosine \
-            --aux-weight "$w" --threads "$threads" --out "$dir" > "$dir.log" 2>&1 || { echo "study: $dir failed" >&2; exit 1; }
+            --aux-weight "$w" --threads "$threads" --out "$dir" --resume "$out/.resume/${dir##*/}" >> "$dir.log" 2>&1 \
+            || { echo "study: $dir failed" >&2; exit 1; }
         echo "done $dir"
     done
 }

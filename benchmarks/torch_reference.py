@@ -34,6 +34,7 @@ Methods that need a dev set (module-aware, RL-AUX, DTG) use the first batch they
 make_step gets none (timing); benchmarks/torch_study.py gives them auxl's 5 % dev split.
 """
 import argparse
+import copy
 import ctypes
 import json
 import re
@@ -149,9 +150,50 @@ def soft_cross_entropy(logits, targets):
     return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
+def state_of(obj):
+    """A copy of one stateful object of a step (torch_study --resume): modules and optimizers
+    through their state_dict, tensors, DevRows, plain dicts and lists (RL-AUX's rollout)."""
+    if hasattr(obj, "state_dict"):
+        return obj.state_dict()
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, DevRows):
+        return {"cursor": obj.cursor, "generator": obj.gen.get_state()}
+    if isinstance(obj, list) and obj and all(hasattr(o, "state_dict") for o in obj):
+        return [o.state_dict() for o in obj]
+    if isinstance(obj, (dict, list)):
+        return copy.deepcopy(obj)
+    raise TypeError(f"torch_reference.state_of: no state for a {type(obj).__name__}")
+
+
+def restore_state(obj, saved):
+    """Puts state_of(obj)'s copy back into obj, in place (the step's closures hold obj)."""
+    if hasattr(obj, "load_state_dict"):
+        obj.load_state_dict(saved)
+    elif isinstance(obj, torch.Tensor):
+        with torch.no_grad():
+            obj.copy_(saved)
+    elif isinstance(obj, DevRows):
+        obj.cursor = saved["cursor"]
+        obj.gen.set_state(saved["generator"])
+    elif isinstance(obj, list) and obj and all(hasattr(o, "load_state_dict") for o in obj):
+        if len(saved) != len(obj):
+            raise ValueError(f"torch_reference.restore_state: {len(saved)} saved states for {len(obj)} objects")
+        for o, sv in zip(obj, saved):
+            o.load_state_dict(sv)
+    elif isinstance(obj, dict):
+        obj.clear()
+        obj.update(saved)
+    elif isinstance(obj, list):
+        obj[:] = saved
+    else:
+        raise TypeError(f"torch_reference.restore_state: no state for a {type(obj).__name__}")
+
+
 def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_weight=1.0, dev=None,
               dtg_follow_schedule=False):
-    """(net, opt, step) for one composition; step(x, y, fine) is one training step.  Lookahead
+    """(net, opt, step) for one composition; step(x, y, fine) is one training step; step.stateful
+    (when present) names the step's own state beside net and opt (state_of/restore_state).  Lookahead
     steps use the optimizer's current learning rate, so a schedule on `opt` applies to them.
     dev: a DevRows for the methods that need a dev set (module-aware, RL-AUX, DTG); None makes
     the first batch a step sees the dev set (timing).  dtg_follow_schedule: DTG's generator rates
@@ -305,6 +347,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
             if state["steps"] % 20 == 0:
                 upper(x, y, fine)
         step.state = state  # the last hypergradient: tests/python/test_torch_step.py compares it with auxl's
+        step.stateful = {"omega": omega, "velocity": velocity, "state": state}
         return net, opt, step
 
     if method == "maxl+equal":
@@ -332,6 +375,7 @@ def make_step(method, model, primary_classes=5, lr=0.01, weight_decay=0.0, aux_w
                 prm.grad = g.detach()
             opt.step()
         step.generator = gen  # tests/python/test_torch_step.py loads auxl's generator parameters into it
+        step.stateful = {"generator": gen, "generator_optimizer": gen_opt}
         return net, opt, step
 
     if method in ("rl_aux+equal", "rl_aux_w+equal"):
@@ -451,6 +495,7 @@ def rl_aux_step(net, opt, model, psi, aux_weight, dev_rows, learn_weights):
         if len(rollout) == 4:
             ppo_update()
     step.policy = policy  # for tests and diagnostics
+    step.stateful = {"policy": policy, "policy_optimizer": popt, "rollout": rollout}
     return step
 
 
@@ -521,6 +566,8 @@ def dtg_step(net, opt, primary_classes, psi, aux_weight, weight_decay, dev_rows,
                 o.param_groups[0]["lr"] = generator_lr * alpha / base_lr
             o.step()
     step.generators = (g_feat, g_label, omega)  # for tests and diagnostics
+    step.stateful = {"feature_generator": g_feat, "label_generator": g_label, "manual_weight": omega,
+                     "generator_optimizers": upper_opts}
     return step
 
 

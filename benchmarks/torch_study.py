@@ -24,6 +24,7 @@ them with unpaired standard errors.
 """
 import argparse
 import csv
+import json
 import math
 import os
 import statistics
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import study_csv  # noqa: E402
 from idx_reader import IMAGES, LABELS, read_idx  # noqa: E402
-from torch_reference import HIERARCHIES, DevRows, blas_kernel, make_step, set_threads  # noqa: E402
+from torch_reference import HIERARCHIES, DevRows, blas_kernel, make_step, restore_state, set_threads, state_of  # noqa: E402
 
 GRIDS = {
     "small": {"sizes": [300, 1000, 6000], "models": ["mlp"],
@@ -103,11 +104,27 @@ def dev_split(fine, fraction, gen):
     return np.concatenate(kept), np.concatenate(held)
 
 
+class TimeLimitReached(Exception):
+    """--time-limit stopped a run; its state file holds where (main() exits with code 75)."""
+
+
+def save_atomically(obj, path):
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a kill mid-write keeps the previous state file
+
+
 def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs, batch, lr, aux_weight,
-              dtg_follow_schedule=False, on_step=None):
+              dtg_follow_schedule=False, on_step=None, state_path=None, deadline=None):
     """One run of the protocol; returns its accuracy, divergence flag and timings.  on_step, for
     diagnostics (benchmarks/dtg_dead_units.py): called with (steps done, the step function) before
-    the first step and after each one; returning True ends the run there."""
+    the first step and after each one; returning True ends the run there.
+    state_path (--resume): the run's state is saved there after every epoch, and a run whose file
+    exists continues from it bit for bit: network, optimizer, schedule, the step's own state (MAXL's
+    generator, RL-AUX's policy and rollout, DTG's generators, module-aware's importances), the dev
+    rows' cursor and generator, the batch-order generator and torch's global generator (RL-AUX's
+    draws).  deadline (time.time() seconds, --time-limit): past it, the run saves where it stands,
+    mid-epoch included, and raises TimeLimitReached."""
     to_primary = torch.tensor(HIERARCHIES[hierarchy])
     dev = None
     if method in NEEDS_DEV or method == STL_DEV:
@@ -123,21 +140,61 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=0.0)
     order = torch.Generator().manual_seed(seed)  # the same batch order for every method
     y = to_primary[fine]
-    steps, start = 0, time.perf_counter()
+    stateful = dict(getattr(step, "stateful", {}))
+    if dev is not None:
+        stateful["dev_rows"] = dev
+    identity = {"method": method, "model": model, "hierarchy": hierarchy, "seed": seed, "rows": int(x.shape[0]),
+                "epochs": epochs, "batch": batch, "lr": lr, "aux_weight": aux_weight}
+    epoch, first_row, perm, steps, earlier_seconds = 0, 0, None, 0, 0.0
+    if state_path is not None and os.path.exists(state_path):
+        try:
+            saved = torch.load(state_path)
+        except Exception as e:  # a truncated or foreign file: say which, never a bare traceback
+            raise SystemExit(f"torch_study --resume: cannot read {state_path}: {e}") from None
+        if not isinstance(saved, dict) or saved.get("identity") != identity:
+            raise SystemExit(f"torch_study --resume: {state_path} is the state of another run: "
+                             f"{saved.get('identity') if isinstance(saved, dict) else type(saved).__name__}, not {identity}")
+        net.load_state_dict(saved["net"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        order.set_state(saved["order"])
+        torch.set_rng_state(saved["torch_rng"])
+        for name, obj in stateful.items():
+            restore_state(obj, saved["stateful"][name])
+        epoch, first_row, perm, steps, earlier_seconds = (saved[k] for k in ("epoch", "first_row", "perm", "steps", "seconds"))
+        print(f"  resumed {method} seed {seed} at epoch {epoch}, step {steps} ({os.path.basename(state_path)})", flush=True)
+    start = time.perf_counter()
+
+    def save(epoch, first_row, perm):
+        save_atomically({"identity": identity, "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                         "order": order.get_state(), "torch_rng": torch.get_rng_state(),
+                         "stateful": {name: state_of(obj) for name, obj in stateful.items()}, "epoch": epoch,
+                         "first_row": first_row, "perm": perm, "steps": steps,
+                         "seconds": earlier_seconds + time.perf_counter() - start}, state_path)
+
     stop = on_step is not None and on_step(0, step)
-    for _ in range(0 if stop else epochs):
-        perm = torch.randperm(x.shape[0], generator=order)
-        for b in range(0, x.shape[0], batch):
+    while epoch < epochs and not stop:
+        if perm is None:
+            perm = torch.randperm(x.shape[0], generator=order)
+        for b in range(first_row, x.shape[0], batch):
             idx = perm[b:b + batch]
             step(x[idx], y[idx], fine[idx])
             steps += 1
             if on_step is not None and on_step(steps, step):
                 stop = True
                 break
+            if deadline is not None and time.time() >= deadline and b + batch < x.shape[0]:
+                save(epoch, b + batch, perm)
+                raise TimeLimitReached(f"{method} seed {seed} at epoch {epoch}, step {steps}")
         if stop:
             break
         sched.step()
-    seconds = time.perf_counter() - start
+        epoch, first_row, perm = epoch + 1, 0, None
+        if state_path is not None:
+            save(epoch, 0, None)
+        if deadline is not None and time.time() >= deadline and epoch < epochs:
+            raise TimeLimitReached(f"{method} seed {seed} at epoch {epoch}, step {steps}")
+    seconds = earlier_seconds + time.perf_counter() - start
     with torch.no_grad():
         correct = 0
         for b in range(0, test_x.shape[0], 1000):
@@ -146,6 +203,49 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
         finite = all(torch.isfinite(prm).all().item() for prm in net.parameters())
     return {"accuracy": correct / test_x.shape[0], "diverged": not finite,
             "seconds_per_epoch": seconds / epochs, "ms_per_step": 1000 * seconds / max(steps, 1)}
+
+
+def claim_resume_dir(directory, numerics):
+    """Creates DIR/config.json, or refuses a --resume DIR whose runs were made with other numbers."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "config.json")
+    if not os.path.exists(path):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(numerics, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+        return
+    try:
+        with open(path) as f:
+            theirs = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"torch_study --resume: cannot read {path}: {e}") from None
+    if theirs != numerics:
+        raise SystemExit(f"torch_study --resume: {directory} holds runs of another configuration:\n  its config.json: "
+                         f"{json.dumps(theirs, sort_keys=True)}\n  this command:     {json.dumps(numerics, sort_keys=True)}\n"
+                         "use another directory, or the settings it was made with")
+
+
+def read_run_record(path):
+    """A finished run's result as train_one returned it; every field checked."""
+    try:
+        with open(path) as f:
+            r = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"torch_study --resume: cannot read the run record {path}: {e}") from None
+    ok = isinstance(r, dict) and isinstance(r.get("diverged"), bool) and all(
+        isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) for k in ("accuracy", "seconds_per_epoch", "ms_per_step"))
+    if not ok or not 0 <= r["accuracy"] <= 1:
+        raise SystemExit(f"torch_study --resume: {path} is not a run record (accuracy in [0, 1], diverged, "
+                         f"seconds_per_epoch, ms_per_step): {r!r}")
+    return r
+
+
+def write_run_record(path, r):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({k: r[k] for k in ("accuracy", "diverged", "seconds_per_epoch", "ms_per_step")}, f)
+    os.replace(tmp, path)
 
 
 def paired_difference(runs, base):
@@ -240,8 +340,19 @@ def main():
     ap.add_argument("--blas-threads", type=int,
                     help="OpenBLAS's threads (default: --threads).  The runs recorded before 2026-12-03T09:35Z "
                          "left OpenBLAS at its default of every core: --blas-threads 2 repeats them on a 2-core machine")
+    ap.add_argument("--resume", metavar="DIR",
+                    help="keep each run's state in DIR (after every epoch) and each finished run's result: the same "
+                         "command again skips the finished runs and continues an interrupted one bit for bit")
+    ap.add_argument("--time-limit", type=float, metavar="S",
+                    help="stop after S seconds (needs --resume): the running run saves where it stands, exit code 75; "
+                         "the same command continues it (0: after every step)")
     ap.add_argument("--data", default=os.environ.get("AUXL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     a = ap.parse_args()
+    if a.time_limit is not None and not (math.isfinite(a.time_limit) and a.time_limit >= 0):
+        raise SystemExit(f"torch_study: --time-limit {a.time_limit} is not a number of seconds >= 0")
+    if a.time_limit is not None and not a.resume:
+        raise SystemExit("torch_study: --time-limit needs --resume DIR (where the stopped run's state goes)")
+    deadline = time.time() + a.time_limit if a.time_limit is not None else None
     blas_threads = set_threads(a.threads, a.blas_threads)
     hierarchies = a.hierarchies.split(",")
     if a.grid == "report":
@@ -271,6 +382,11 @@ def main():
         directory = directory_of(model, hierarchy, n)
         if os.path.exists(os.path.join(directory, f"summary_{hierarchy}_{model}.csv")):
             finished[directory] = read_finished(directory, hierarchy, model) if a.add else None
+    if a.resume:
+        # The settings that change a run's numbers (kernels round differently: the kernel too).
+        claim_resume_dir(a.resume, {"epochs": a.epochs, "batch": a.batch, "lr": a.lr, "aux_weight": a.aux_weight,
+                                    "dtg_follow_schedule": a.dtg_follow_schedule, "threads": a.threads,
+                                    "blas_threads": blas_threads, "kernel": blas_kernel(), "torch": torch.__version__})
     (train_x, train_fine), (test_x, test_fine) = load_fashion_mnist(a.data)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "README.txt"), "a") as f:
@@ -299,12 +415,27 @@ def main():
             rows = stratified_subset(train_fine.numpy(), n, np.random.default_rng(seed))
             x, fine = train_x[rows], train_fine[rows]
             for m in todo:
-                r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr, a.aux_weight,
-                              a.dtg_follow_schedule)
+                state = record = None
+                if a.resume:
+                    setting_state = os.path.join(a.resume, os.path.basename(directory))
+                    os.makedirs(setting_state, exist_ok=True)
+                    state, record = (os.path.join(setting_state, f"{m}_seed{seed}{ext}") for ext in (".pt", ".json"))
+                if record is not None and os.path.exists(record):
+                    r, earlier = read_run_record(record), "  [finished earlier]"
+                else:
+                    try:
+                        r = train_one(m, model, hierarchy, x, fine, test_x, test_fine, seed, a.epochs, a.batch, a.lr,
+                                      a.aux_weight, a.dtg_follow_schedule, state_path=state, deadline=deadline)
+                    except TimeLimitReached as stop:
+                        print(f"time limit reached: {stop} saved in {state}; the same command continues from there", flush=True)
+                        sys.exit(75)
+                    earlier = ""
+                    if record is not None:
+                        write_run_record(record, r)
                 r["seed"] = seed
                 runs[m].append(r)
                 print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"
-                      f"  ({r['seconds_per_epoch']:.3f} s/epoch){'  DIVERGED' if r['diverged'] else ''}", flush=True)
+                      f"  ({r['seconds_per_epoch']:.3f} s/epoch){'  DIVERGED' if r['diverged'] else ''}{earlier}", flush=True)
         write_summary(directory, hierarchy, model, order, runs)
         print(f"done {directory}", flush=True)
 

@@ -14,7 +14,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -56,6 +59,8 @@ struct config {
     std::size_t monitor = 0;  // test examples evaluated after every epoch (0 = default per model)
     std::filesystem::path out = "fashion_hierarchy_runs";
     std::filesystem::path data_dir;
+    std::filesystem::path resume_dir;  // empty: no checkpoints (the runs start over if stopped)
+    double time_limit = -1;            // seconds; < 0: none (needs resume_dir; 0 stops after each step)
     bool progress = false;
     // Defaults follow the PyTorch reference measurement of the issue (torch.nn default init, pixels
     // in [0, 1]); with standardised inputs and He init the STL baseline is stronger and the
@@ -108,7 +113,14 @@ void usage() {
                  "                     he-uniform | he-normal | xavier-uniform | xavier-normal\n"
                  "  --standardize      standardise inputs (mean 0, std 1 from the training subset) instead of\n"
                  "                     using pixels in [0, 1]\n"
-                 "  --progress         show per-epoch progress lines\n";
+                 "  --progress         show per-epoch progress lines\n"
+                 "  --resume DIR       keep the runs' state in DIR: a checkpoint after every epoch and a record of\n"
+                 "                     each finished run.  The same command again (same DIR) skips the finished\n"
+                 "                     runs and continues an interrupted one where its last checkpoint stands, bit\n"
+                 "                     for bit; flags that change the numbers must be the same (DIR/config.txt)\n"
+                 "  --time-limit S     stop after S seconds of wall time (needs --resume): the running run saves a\n"
+                 "                     checkpoint where it stands and the program exits with code 75; the same\n"
+                 "                     command continues it (0: after every step)\n";
 }
 
 config parse(int argc, char** argv) {
@@ -157,6 +169,11 @@ config parse(int argc, char** argv) {
         else if (a == "--out") c.out = value(i);
         else if (a == "--data") c.data_dir = value(i);
         else if (a == "--progress") c.progress = true;
+        else if (a == "--resume") c.resume_dir = value(i);
+        else if (a == "--time-limit") {
+            c.time_limit = number(i);
+            if (!(c.time_limit >= 0)) raise<config_error>("fashion_hierarchy: --time-limit must be a number of seconds >= 0");
+        }
         else if (a == "--standardize") c.standardize = true;
         else if (a == "--focal") c.focal = number(i);
         else if (a == "--unhelpful") c.unhelpful = true;
@@ -195,6 +212,9 @@ config parse(int argc, char** argv) {
     }
     if (c.dtg_upper_every == 0) raise<config_error>("fashion_hierarchy: --dtg-upper-every must be positive");
     if (!(c.hvp_step > 0)) raise<config_error>("fashion_hierarchy: --hvp-step must be positive");
+    if (c.time_limit >= 0 && c.resume_dir.empty()) {
+        raise<config_error>("fashion_hierarchy: --time-limit needs --resume DIR (where the stopped run's checkpoint goes)");
+    }
     return c;
 }
 
@@ -212,6 +232,127 @@ struct run_result {
     std::string diagnostics;  // last epoch's rule / generator statistics
 };
 
+// --- resuming (--resume DIR) ------------------------------------------------------------------
+// DIR holds one configuration's runs: config.txt (the flags that change the numbers, and the GEMM
+// backend, whose kernels round differently), <run>.ckpt (the trainer after its last finished
+// epoch, or where --time-limit stopped it) and <run>.done (a finished run's result).
+
+/// Thrown when --time-limit stops a run; main() exits with code 75 (EX_TEMPFAIL: try again).
+struct time_limit_reached {
+    std::string where;
+};
+
+std::string numerics_config(const config& c) {
+    std::ostringstream o;
+    o << std::setprecision(17) << "fashion_hierarchy resume state, version 1\n"
+      << "hierarchy " << c.hierarchy << "\nmodel " << c.model << "\ntrain_size " << c.train_size << "\nepochs " << c.epochs
+      << "\nlr " << c.lr << "\nbatch " << c.batch << "\naux_weight " << c.aux_weight << "\nfocal " << c.focal << "\ninit "
+      << int(c.init) << "\nstandardize " << c.standardize << "\nhvp_step " << c.hvp_step << "\ndtg_upper_every "
+      << c.dtg_upper_every << "\ndtg_follow_schedule " << c.dtg_follow_schedule << "\nmaxl_schedule " << int(c.maxl_schedule)
+      << "\nrl_schedule " << int(c.rl_schedule) << "\nmonitor " << c.monitor << "\ngemm " << gemm_backend() << ", "
+      << gemm_threads() << " threads\n";
+    return o.str();
+}
+
+std::string read_text(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) raise<io_error>("fashion_hierarchy: cannot read ", p.string());
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Creates DIR/config.txt, or refuses a DIR whose runs were made with other numbers.
+void claim_resume_dir(const config& c) {
+    std::filesystem::create_directories(c.resume_dir);
+    const auto path = c.resume_dir / "config.txt";
+    const std::string mine = numerics_config(c);
+    if (!std::filesystem::exists(path)) {
+        io::write_atomically(path, [&](std::ostream& out) { out << mine; });
+        return;
+    }
+    const std::string theirs = read_text(path);
+    if (theirs != mine) {
+        raise<config_error>("fashion_hierarchy: --resume ", c.resume_dir.string(), " holds runs of another configuration;\n",
+                            "its config.txt:\n", theirs, "this command:\n", mine,
+                            "use another directory, or the flags (and GEMM threads and kernel) it was made with");
+    }
+}
+
+std::string one_line(std::string text) {
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    return text;
+}
+
+void write_record(const std::filesystem::path& path, const run_result& r) {
+    io::write_atomically(path, [&](std::ostream& out) {
+        out << std::setprecision(17) << "fashion_hierarchy run record, version 1\n"
+            << "accuracy " << r.accuracy << "\nseconds_per_epoch " << r.seconds_per_epoch << "\nms_per_step " << r.ms_per_step
+            << "\ndev_split " << r.dev_split << "\ndiverged " << r.diverged << "\nmessage " << one_line(r.message)
+            << "\ndiagnostics " << one_line(r.diagnostics) << "\n";
+    });
+}
+
+run_result read_record(const std::filesystem::path& path) {
+    std::istringstream in(read_text(path));
+    std::string line;
+    std::map<std::string, std::string> fields;
+    if (!std::getline(in, line) || line != "fashion_hierarchy run record, version 1") {
+        raise<io_error>("fashion_hierarchy: ", path.string(), " is not a run record (first line '", line, "')");
+    }
+    while (std::getline(in, line)) {
+        const auto space = line.find(' ');
+        fields[line.substr(0, space)] = space == std::string::npos ? "" : line.substr(space + 1);
+    }
+    auto field = [&](const char* name) -> const std::string& {
+        const auto it = fields.find(name);
+        if (it == fields.end()) raise<io_error>("fashion_hierarchy: run record ", path.string(), " has no ", name, " line (truncated?)");
+        return it->second;
+    };
+    auto number = [&](const char* name) {
+        const std::string& v = field(name);
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        if (v.empty() || *end || !std::isfinite(x)) raise<io_error>("fashion_hierarchy: run record ", path.string(), ": ", name, " '", v, "' is not a number");
+        return x;
+    };
+    auto flag = [&](const char* name) {
+        const std::string& v = field(name);
+        if (v != "0" && v != "1") raise<io_error>("fashion_hierarchy: run record ", path.string(), ": ", name, " '", v, "' is not 0 or 1");
+        return v == "1";
+    };
+    run_result r;
+    r.accuracy = number("accuracy");
+    r.seconds_per_epoch = number("seconds_per_epoch");
+    r.ms_per_step = number("ms_per_step");
+    r.dev_split = flag("dev_split");
+    r.diverged = flag("diverged");
+    r.message = field("message");
+    r.diagnostics = field("diagnostics");
+    return r;
+}
+
+/// fit() callback of a resumable run: a checkpoint after every epoch, and the --time-limit clock.
+class resume_callback {
+public:
+    using wants_trainer = void;
+    resume_callback(std::filesystem::path checkpoint, std::chrono::steady_clock::time_point deadline, bool limited)
+        : checkpoint_(std::move(checkpoint)), deadline_(deadline), limited_(limited) {}
+
+    template <class Trainer>
+    bool on_step_end(const train::step_report&, Trainer&) {
+        reached_ = limited_ && std::chrono::steady_clock::now() >= deadline_;
+        return reached_;
+    }
+    template <class Trainer>
+    void on_epoch_end(const train::epoch_report&, Trainer& t) { t.save_checkpoint(checkpoint_); }
+    bool reached() const { return reached_; }
+
+private:
+    std::filesystem::path checkpoint_;
+    std::chrono::steady_clock::time_point deadline_;
+    bool limited_;
+    bool reached_ = false;
+};
+
 template <class Trunk, std::size_t Primary>
 std::map<std::string, std::vector<run_result>> run_all(const config& c, const data::hierarchy& h,
                                                         const data::dataset<float>& full_train,
@@ -223,6 +364,9 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
     const auto dtg_methods = train::dtg_method_names();
     std::map<std::string, std::vector<run_result>> results;
     const std::size_t monitor = c.monitor ? std::min(c.monitor, test.size()) : std::min<std::size_t>(2000, test.size());
+    const bool resumable = !c.resume_dir.empty();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                                 std::chrono::duration<double>(std::max(c.time_limit, 0.0)));
     for (std::size_t s = 0; s < c.seeds; ++s) {
         const std::uint64_t seed = c.first_seed + s;
         rng subset_stream(seed, "subset");
@@ -237,6 +381,17 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
         const auto monitor_set = monitor == test_set.size() ? test_set : data::stratified_subset(test_set, monitor, monitor_stream);
 
         for (const auto& method : c.methods) {
+            const std::string run_name = h.name() + "_" + c.model + "_" + method + "_seed" + std::to_string(seed);
+            const auto record = c.resume_dir / (run_name + ".done");
+            if (resumable && std::filesystem::exists(record)) {
+                const auto r = read_record(record);
+                if (r.diverged) std::cout << "  " << method << " seed " << seed << " diverged: " << r.message;
+                else std::printf("  seed %-4llu %-20s test accuracy %.2f%%  (%.3f s/epoch)", static_cast<unsigned long long>(seed),
+                                 method.c_str(), 100 * r.accuracy, r.seconds_per_epoch);
+                std::printf("  [finished earlier: %s]\n", record.filename().c_str());
+                results[method].push_back(r);
+                continue;
+            }
             trainer_options options;
             options.seed = seed;  // same initialisation and batch order for every method
             options.batch_size = c.batch;
@@ -264,12 +419,25 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
                 r.dev_split = on_dev_part || trainer_type::needs_dev_set;
                 fit.epochs = c.epochs;
                 fit.validation = &monitor_set;
-                const auto csv = c.out / (h.name() + "_" + c.model + "_" + method + "_seed" + std::to_string(seed) + ".csv");
+                const auto csv = c.out / (run_name + ".csv");
                 train::csv_log log(csv, method + "/seed" + std::to_string(seed));
                 std::ostringstream sink;
                 train::progress show(c.progress ? std::cout : sink, 0);
+                const auto checkpoint = c.resume_dir / (run_name + ".ckpt");
+                if (resumable && std::filesystem::exists(checkpoint)) {
+                    t.load_checkpoint(checkpoint);
+                    std::printf("  seed %-4llu %-20s resumed at epoch %zu, step %zu (%s)\n", static_cast<unsigned long long>(seed),
+                                method.c_str(), t.epochs_done(), t.steps_done(), checkpoint.filename().c_str());
+                }
+                resume_callback keep(checkpoint, deadline, c.time_limit >= 0);
                 try {
-                    const auto report = t.fit(on_dev_part ? dev_part : train_set, fit, log, show);
+                    const auto report = resumable ? t.fit(on_dev_part ? dev_part : train_set, fit, log, show, keep)
+                                                  : t.fit(on_dev_part ? dev_part : train_set, fit, log, show);
+                    if (keep.reached() && t.epochs_done() < c.epochs) {
+                        t.save_checkpoint(checkpoint);  // mid-epoch: the trainer resumes inside the epoch
+                        throw time_limit_reached{run_name + " at epoch " + std::to_string(t.epochs_done()) + ", step " +
+                                                 std::to_string(t.steps_done())};
+                    }
                     r.accuracy = t.evaluate(test_set).primary_accuracy();
                     std::ostringstream diag;
                     diag << std::setprecision(3);
@@ -296,6 +464,7 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
                             method.c_str(), 100 * r.accuracy, r.seconds_per_epoch, r.diagnostics.c_str());
             }
             std::fflush(stdout);
+            if (resumable) write_record(record, r);
             results[method].push_back(r);
         }
     }
@@ -330,6 +499,7 @@ int main(int argc, char** argv) {
         if (h.fine_classes() != 10) raise<config_error>("fashion_hierarchy: hierarchy ", c.hierarchy, " is not a Fashion-MNIST hierarchy");
         const auto fm = data::load_fashion_mnist(c.data_dir);
         std::filesystem::create_directories(c.out);
+        if (!c.resume_dir.empty()) claim_resume_dir(c);
 
         std::printf("Fashion-MNIST: primary = %s (%zu classes), auxiliary = the 10 fine classes; model %s; %zu training "
                     "examples, %zu epochs, %zu seeds; SGD lr %.3g (cosine), momentum 0.9, wd 5e-4, batch %zu, aux weight %.3g, focal gamma %.3g; %s inputs\n",
@@ -410,6 +580,9 @@ int main(int argc, char** argv) {
         io::write_atomically(summary_path, [&](std::ostream& out) { out << summary_csv.str(); });
         std::printf("\nper-run CSVs, %s and %s written to %s/\n", runs_path.filename().c_str(), summary_path.filename().c_str(), c.out.c_str());
         return 0;
+    } catch (const time_limit_reached& stop) {
+        std::printf("\ntime limit reached: %s saved; the same command continues from there\n", stop.where.c_str());
+        return 75;
     } catch (const auxl::error& e) {
         std::cerr << e.what() << "\n";
         return 2;

@@ -7,7 +7,9 @@
 #include <sys/resource.h>
 #include <fstream>
 #include <zlib.h>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "auxl/auxl.hpp"
 #include "auxl/gen/human_hierarchy.hpp"
@@ -214,4 +216,72 @@ TEST_CASE("a checkpoint path whose directory is a file is refused without touchi
     std::string text;
     std::getline(still, text);
     CHECK(text == "not a directory");
+}
+
+TEST_CASE("a resumed run keeps its training time and continues its CSV log as one run's") {
+    const auto data = testing::blobs(88, 3);  // 6 batches per epoch
+    const auto val = testing::blobs(32, 4);
+    testing::temp_dir dir;
+    using T = trainer<model_type, gen::human_hierarchy, weight::equal, optim::sgd<float>>;
+    const auto sgd = optim::sgd<float>({.learning_rate = 0.05, .momentum = 0.9});
+    T::fit_options fit;
+    fit.epochs = 4;
+    fit.validation = &val;
+
+    auto straight = make<T>(21, weight::equal{}, sgd);
+    train::csv_log straight_log(dir / "straight.csv", "run");
+    straight->fit(data, fit, straight_log);
+
+    // The first process: two epochs, a checkpoint after each, then part of the third epoch.
+    auto first = make<T>(21, weight::equal{}, sgd);
+    train::csv_log first_log(dir / "resumed.csv", "run");
+    train::checkpoint_every every(dir / "run.ckpt");
+    T::fit_options two = fit;
+    two.epochs = 2;
+    first->fit(data, two, first_log, every);
+    first->fit(data, fit, stop_at{15});  // no log, no checkpoint: this work is lost, as in a kill
+    const double seconds_at_checkpoint = [&] {
+        auto probe = make<T>(5, weight::equal{}, sgd);
+        probe->load_checkpoint(dir / "run.ckpt");
+        return probe->training_seconds();
+    }();
+    CHECK(seconds_at_checkpoint > 0);
+    CHECK(seconds_at_checkpoint < first->training_seconds());
+
+    // The second process resumes from the epoch-2 checkpoint with a fresh log object.
+    auto resumed = make<T>(99, weight::equal{}, sgd);
+    resumed->load_checkpoint(dir / "run.ckpt");
+    CHECK(resumed->training_seconds() == seconds_at_checkpoint);
+    train::csv_log resumed_log(dir / "resumed.csv", "run");
+    resumed->fit(data, fit, resumed_log);
+    CHECK(resumed->training_seconds() > seconds_at_checkpoint);
+    CHECK(std::memcmp(resumed->model().parameters().data(), straight->model().parameters().data(),
+                      model_type::parameter_count * sizeof(float)) == 0);
+
+    // Both logs: the same header and four rows; every column but the times is identical.
+    auto rows_without_times = [](const std::filesystem::path& p) {
+        std::ifstream in(p);
+        std::vector<std::string> rows;
+        for (std::string line; std::getline(in, line);) {
+            std::vector<std::string> fields;
+            std::stringstream split(line);
+            for (std::string f; std::getline(split, f, ',');) fields.push_back(f);
+            if (fields.size() > 5) fields.erase(fields.begin() + 4, fields.begin() + 6);  // epoch_seconds, total_seconds
+            std::string joined;
+            for (const auto& f : fields) joined += f + ',';
+            rows.push_back(joined);
+        }
+        return rows;
+    };
+    const auto a = rows_without_times(dir / "straight.csv"), b = rows_without_times(dir / "resumed.csv");
+    CHECK(a.size() == 5);
+    CHECK(a == b);
+
+    // A log that lacks the resumed run's earlier rows is refused and left as it was.
+    std::ofstream(dir / "foreign.csv") << "run,epoch\nother,1,6\n";
+    auto again = make<T>(99, weight::equal{}, sgd);
+    again->load_checkpoint(dir / "run.ckpt");
+    train::csv_log foreign(dir / "foreign.csv", "run");
+    CHECK_THROWS_WITH_AS(again->fit(data, fit, foreign), doctest::Contains("has no row for epoch 1 of run 'run'"), io_error);
+    CHECK(read_file(dir / "foreign.csv") == "run,epoch\nother,1,6\n");
 }

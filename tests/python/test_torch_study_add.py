@@ -3,7 +3,6 @@
 --add keeps a finished setting's runs and adds the methods it lacks; a corrupt finished setting
 stops the run before any data is read or any file changes; --aux-weight writes the sweep's
 directory.  Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
-import gzip
 import os
 import re
 import subprocess
@@ -11,7 +10,7 @@ import sys
 import tempfile
 
 try:
-    import numpy as np
+    import numpy  # noqa: F401  (the generated data set needs it)
     import torch  # noqa: F401  (torch_study needs it; checked here to skip cleanly)
 except ImportError:
     sys.exit(77)
@@ -23,15 +22,11 @@ from torch_reference import blas_kernel  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 from make_results import gemm_kernel  # noqa: E402
 from torch_study import accuracy_percent  # noqa: E402
+sys.path.insert(0, HERE)
+from fake_fashion import write_fake_fashion_mnist  # noqa: E402
 
 # 9,590 of 10,000 right is 95.9 %, not the 95.89999999999999 that 100 * 0.959 gives.
 assert [accuracy_percent(a) for a in (0.959, 0.0057, 1 / 3)] == [95.9, 0.57, 33.3333333333], "accuracy_percent"
-
-
-def write_idx(path, magic, array):
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    with open(path, "wb") as f:
-        f.write(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
 def run(*args):
@@ -40,16 +35,8 @@ def run(*args):
 
 with tempfile.TemporaryDirectory() as d:
     # 12 training and 5 test images per class: each class a bright square at its own place.
-    rng = np.random.default_rng(3)
     data = os.path.join(d, "data")
-    os.makedirs(data)
-    for part, per_class in (("train", 12), ("t10k", 5)):
-        labels = np.repeat(np.arange(10), per_class)
-        images = rng.integers(0, 60, size=(labels.size, 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 2 * c:2 * c + 8, 2 * c:2 * c + 8] = 250
-        write_idx(os.path.join(data, f"{part}-images-idx3-ubyte.gz"), 0x803, images)
-        write_idx(os.path.join(data, f"{part}-labels-idx1-ubyte.gz"), 0x801, labels)
+    write_fake_fashion_mnist(data, 12, 5)
 
     out = os.path.join(d, "study")
     setting = os.path.join(out, "half2_mlp_n100_torch")

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -98,14 +99,41 @@ private:
 
 /// Per-epoch CSV log.  The whole file is rewritten atomically after each epoch, so it is always
 /// complete and an existing file is replaced only by a longer, valid one.
+/// Resuming: when fit() starts at epoch E > 0 (a trainer loaded from a checkpoint) and this log
+/// has no rows yet, the header and the rows of epochs 1..E are taken from the file at `path`, so
+/// the finished log reads as one run's.  A file without those rows (another run's, or cut short)
+/// is an io_error, and is left as it was; no file at all starts a log at epoch E + 1.
 class csv_log {
 public:
     explicit csv_log(std::filesystem::path path, std::string run_label = {})
         : path_(std::move(path)), label_(std::move(run_label)) {}
 
+    void on_fit_begin(const fit_plan& plan) {
+        if (!plan.main_process || plan.first_epoch == 0 || !rows_.empty() || !std::filesystem::exists(path_)) return;
+        std::ifstream in(path_);
+        std::string header, line, rows;
+        if (!in || !std::getline(in, header)) raise<io_error>("auxl::train::csv_log: cannot read ", path_.string(), " to continue it");
+        for (std::size_t epoch = 1; epoch <= plan.first_epoch; ++epoch) {
+            // Each row starts "<label>,<epoch>,": the row of every epoch before the resumed one.
+            const std::string expected = label_ + ',' + std::to_string(epoch) + ',';
+            if (!std::getline(in, line) || line.compare(0, expected.size(), expected) != 0) {
+                raise<io_error>("auxl::train::csv_log: ", path_.string(), " has no row for epoch ", epoch, " of run '", label_,
+                                "': it cannot be the log of the run resumed at epoch ", plan.first_epoch + 1);
+            }
+            rows += line + '\n';
+        }
+        header_ = header + '\n';
+        rows_ = std::move(rows);
+    }
+
     void on_epoch_end(const epoch_report& r) {
         if (!r.main_process) return;  // data-parallel runs: rank 0 writes the log
-        if (rows_.empty()) header_ = make_header(r);
+        const std::string header = make_header(r);
+        if (header_.empty()) header_ = header;
+        if (header_ != header) {
+            raise<io_error>("auxl::train::csv_log: the rows kept from ", path_.string(), " have the columns\n  ", header_,
+                            "but this run writes\n  ", header);
+        }
         std::ostringstream row;
         row << std::setprecision(8);
         row << label_ << ',' << r.epoch << ',' << r.step << ',' << r.learning_rate << ',' << r.epoch_seconds << ','

@@ -311,7 +311,8 @@ public:
 
     /// Wall time spent training in fit() over this trainer's life: the steps, an exploration pass
     /// (two-pass RL-AUX) and a generator's per-epoch pass (per-epoch MAXL); evaluation and
-    /// callbacks' own work at epoch end are excluded.
+    /// callbacks' own work at epoch end are excluded.  Saved in checkpoints, so a resumed run
+    /// counts the time its earlier processes spent too.
     double training_seconds() const { return training_seconds_; }
     /// Per-task losses of the last step (NaN for a task without targets).
     std::span<const double> last_losses() const { return losses_; }
@@ -527,6 +528,8 @@ public:
         const std::string text = manifest();
         io::checkpoint_writer writer(type_hash(text), text);
         visit_state([&](const std::string& name, auto& value) { writer.add(name, value); });
+        // Wall time is not training state, but a resumed run should report its whole cost.
+        writer.add(training_seconds_section, training_seconds_);
         writer.write(path);
     }
 
@@ -537,8 +540,12 @@ public:
         const io::checkpoint_reader reader(path, type_hash(text), text);
         // First pass only checks that every section exists with a usable size ...
         visit_state([&](const std::string& name, auto& value) { check_section(reader, name, value); });
+        // Optional: checkpoints written before it was recorded resume with the clock at 0.
+        const bool has_seconds = reader.has(training_seconds_section);
+        if (has_seconds) check_section(reader, training_seconds_section, training_seconds_);
         // ... so the second pass cannot fail half-way.
         visit_state([&](const std::string& name, auto& value) { reader.read(name, value); });
+        if (has_seconds) reader.read(training_seconds_section, training_seconds_);
         batcher_ = batcher_rows_ == 0 ? data::batcher() : data::batcher(batcher_rows_, global_batch_size());
         batcher_.restore(permutation_, cursor_);
         for (std::size_t i = 0; i < rng_words_.size(); ++i) restore_rng(i);
@@ -924,6 +931,8 @@ private:
     }
 
     // --- state for checkpoints ----------------------------------------------------------------
+    static constexpr const char* training_seconds_section = "counters/training_seconds";
+
     template <class Visitor>
     void visit_state(Visitor&& visit) {
         visit("model/parameters", model_.parameters());

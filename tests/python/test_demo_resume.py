@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""fashion_hierarchy --resume DIR --time-limit S: a study run stopped over and over continues bit
+for bit.  One run goes straight through; the same command with --time-limit 0 stops after every
+single step (exit 75, a checkpoint where it stands) and is started again until it finishes.  The
+two must print the same accuracies and write the same per-epoch logs (times aside).  Then: a
+changed flag on the same DIR and a corrupt run record are refused without touching DIR.
+
+    test_demo_resume.py FASHION_HIERARCHY WORK_DIR
+Exit 77 (skip) when the demo finds no Fashion-MNIST (it exits 77 itself)."""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+demo, work = sys.argv[1], sys.argv[2]
+shutil.rmtree(work, ignore_errors=True)
+os.makedirs(work)
+# Every generator with state and a rule with state: MAXL's label network, RL-AUX-w's policy and
+# rollout, DTG's generators, module-aware's importances; 300 rows make 3 steps per epoch.
+METHODS = "stl,stl@dev,maxl+equal,rl_aux_w+equal,human+module_aware,dtg"
+COMMON = ["--train-size", "300", "--epochs", "2", "--seeds", "1", "--seed", "3", "--model", "mlp", "--threads", "1",
+          "--monitor", "200", "--methods", METHODS]
+
+
+def demo_run(*args):
+    return subprocess.run([demo, *COMMON, *args], capture_output=True, text=True, timeout=600)
+
+
+straight = demo_run("--out", os.path.join(work, "straight"))
+if straight.returncode == 77:
+    print("Fashion-MNIST not installed: skipped")
+    sys.exit(77)
+assert straight.returncode == 0, straight.stdout + straight.stderr
+
+state, out = os.path.join(work, "state"), os.path.join(work, "stopped")
+stops = 0
+while True:
+    done = demo_run("--out", out, "--resume", state, "--time-limit", "0")
+    if done.returncode == 0:
+        break
+    assert done.returncode == 75 and "time limit reached" in done.stdout, done.stdout + done.stderr
+    stops += 1
+    assert stops < 100, "the stopped runs make no progress"
+# 6 methods x 2 epochs x 3 steps (300 or 285 rows in batches of 128): a stop after every step but
+# each run's last (a finished run goes on to the next run's first step, then stops): 6 x 5 = 30.
+assert stops == 30, f"{stops} stops, not 30: --time-limit 0 should stop after every step"
+assert "resumed at epoch" in done.stdout and "finished earlier" in done.stdout, done.stdout
+print(f"{stops} stops, then finished")
+
+
+def rows(path, drop=("epoch_seconds", "total_seconds")):
+    with open(path, newline="") as f:
+        return [{k: v for k, v in r.items() if k not in drop} for r in csv.DictReader(f)]
+
+
+a, b = os.path.join(work, "straight"), out
+assert rows(os.path.join(a, "runs_half2_mlp.csv")) == rows(os.path.join(b, "runs_half2_mlp.csv")), "accuracies differ"
+summary_a = rows(os.path.join(a, "summary_half2_mlp.csv"), ("seconds_per_epoch", "ms_per_step"))
+summary_b = rows(os.path.join(b, "summary_half2_mlp.csv"), ("seconds_per_epoch", "ms_per_step"))
+assert summary_a == summary_b, (summary_a, summary_b)
+logs = sorted(f for f in os.listdir(a) if f.endswith("_seed3.csv"))
+assert len(logs) == 6, logs
+for name in logs:
+    la, lb = rows(os.path.join(a, name)), rows(os.path.join(b, name))
+    assert len(la) == 2 and la == lb, f"{name}: the per-epoch logs differ\n{la}\n{lb}"
+with open(os.path.join(b, "summary_half2_mlp.csv"), newline="") as f:
+    timed = [r for r in csv.DictReader(f)]
+assert all(float(r["seconds_per_epoch"]) > 0 for r in timed), "a resumed run lost its training time"
+print("stopped-and-resumed runs equal the straight run: accuracies, summaries, per-epoch logs")
+
+# The finished state again: nothing is trained, the summary is the same.
+again = demo_run("--out", out, "--resume", state)
+assert again.returncode == 0 and again.stdout.count("finished earlier") == 6, again.stdout
+
+
+def snapshot(directory):
+    return {n: open(os.path.join(directory, n), "rb").read() for n in sorted(os.listdir(directory))}
+
+
+# Another learning rate on the same state: refused, naming both configurations; DIR unchanged.
+before = snapshot(state)
+other = demo_run("--out", out, "--resume", state, "--lr", "0.1")
+assert other.returncode == 2 and "holds runs of another configuration" in other.stderr and "lr 0.10000000000000001" in other.stderr, \
+    other.stderr
+assert snapshot(state) == before
+print("another configuration on the same state: refused")
+
+# A truncated run record: a clear error naming the file, nothing changed.
+record = os.path.join(state, "half2_mlp_dtg_seed3.done")
+with open(record) as f:
+    text = f.read()
+with open(record, "w") as f:
+    f.write(text[: text.index("ms_per_step")])
+before = snapshot(state)
+broken = demo_run("--out", out, "--resume", state)
+assert broken.returncode == 2 and "half2_mlp_dtg_seed3.done has no ms_per_step line" in broken.stderr, broken.stderr
+assert snapshot(state) == before
+print("a truncated run record: refused")
+
+# --time-limit without --resume has nowhere to put the checkpoint.
+alone = demo_run("--out", out, "--time-limit", "5")
+assert alone.returncode == 2 and "--time-limit needs --resume" in alone.stderr, alone.stderr
+print("test_demo_resume: all checks passed")
