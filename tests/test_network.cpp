@@ -289,6 +289,80 @@ TEST_CASE("a layer that only adds into dx gets a zeroed buffer on every backward
     }
 }
 
+namespace {
+/// A dense layer (nn::dense's own code) that records whether its last backward was asked for an
+/// input gradient and whether its last tangent got an input tangent.
+struct probed_dense {
+    static inline bool backward_got_dx = false, tangent_got_x_dot = false;
+    template <class T, class In>
+    struct layer : nn::dense<3>::layer<T, In> {
+        void backward(const nn::layer_context<T>& ctx, const T* x, const T* y, const T* dy, T* dx) const {
+            backward_got_dx = dx != nullptr;
+            nn::dense<3>::layer<T, In>::backward(ctx, x, y, dy, dx);
+        }
+        void tangent(const nn::layer_context<T>& ctx, const T* x, const T* x_dot, const T* y, T* y_dot) const {
+            tangent_got_x_dot = x_dot != nullptr;
+            nn::dense<3>::layer<T, In>::tangent(ctx, x, x_dot, y, y_dot);
+        }
+    };
+};
+}  // namespace
+
+TEST_CASE("layers before the first one with parameters cost nothing when no input gradient is asked for") {
+    // An MLP starts with flatten: its first dense layer used to compute the gradient with respect
+    // to flatten's output, a GEMM as large as its weight gradient's, that nothing read.
+    using spec = nn::sequential<nn::input<1, 2, 3>, nn::flatten, scale_by_two, probed_dense, nn::tanh, nn::dense<2>>;
+    nn::basic_network<double, spec> net(4);
+    rng gen(11, "init");
+    net.init(gen, nn::init_scheme::he_normal);
+    auto x = random_vector(4 * 6, gen);
+    const auto r = random_vector(4 * 2, gen);
+    const auto f = weighted_output(net, x, r);
+    const auto numeric = numeric_gradient(f, net.parameters().data(), net.parameters().size());
+
+    f();
+    auto grad = net.make_arena();
+    net.backward(r.data(), grad);
+    CHECK_FALSE(probed_dense::backward_got_dx);
+    CHECK(relative_error(std::vector<double>(grad.begin(), grad.end()), numeric) < 1e-6);
+
+    // Asked for dx, every layer runs and the input gradient is right.
+    f();
+    std::vector<double> dx(x.size(), 0.0);
+    auto grad2 = net.make_arena();
+    net.backward(r.data(), grad2, dx.data());
+    CHECK(probed_dense::backward_got_dx);
+    CHECK(std::equal(grad.begin(), grad.end(), grad2.begin()));
+    CHECK(relative_error(dx, numeric_gradient(f, x.data(), x.size())) < 1e-6);
+
+    // Tangent along the parameters only: the input tangent of the first dense layer is zero and
+    // is not formed; the output tangent still matches a finite difference.
+    auto direction = net.make_arena();
+    const auto v = random_vector(direction.size(), gen);
+    std::copy(v.begin(), v.end(), direction.begin());
+    f();
+    const double* y_dot = net.tangent(&direction);
+    CHECK_FALSE(probed_dense::tangent_got_x_dot);
+    std::vector<double> analytic(y_dot, y_dot + 4 * 2);
+    std::vector<double> numeric_dot(4 * 2);
+    const auto base = std::vector<double>(net.parameters().begin(), net.parameters().end());
+    const double h = 1e-6;
+    for (int side = 0; side < 2; ++side) {
+        const double s = side == 0 ? h : -h;
+        for (std::size_t i = 0; i < base.size(); ++i) net.parameters()[i] = base[i] + s * v[i];
+        const double* y = net.forward(x.data(), 4);
+        for (std::size_t i = 0; i < numeric_dot.size(); ++i) numeric_dot[i] += (side == 0 ? 1 : -1) * y[i] / (2 * h);
+    }
+    std::copy(base.begin(), base.end(), net.parameters().begin());
+    CHECK(relative_error(analytic, numeric_dot) < 1e-6);
+
+    // With an input tangent it is passed on.
+    f();
+    const auto x_dot = random_vector(x.size(), gen);
+    net.tangent(&direction, x_dot.data());
+    CHECK(probed_dense::tangent_got_x_dot);
+}
+
 TEST_CASE("data of the wrong width is a shape_error naming both widths") {
     mlp_model model(8);
     xt::xtensor<float, 2> wrong = xt::zeros<float>({4, 783});

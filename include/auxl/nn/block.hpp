@@ -85,6 +85,17 @@ public:
     }();
     static constexpr std::size_t parameter_count = (std::size_t{0} + ... + L::parameter_count);
 
+    /// Whether layer i or one before it has parameters.  A backward needs no input gradient of a
+    /// layer when none do and the caller asked for no dx: an MLP's leading flatten would otherwise
+    /// make its first dense layer run a dx GEMM as large as its weight-gradient GEMM, for nothing.
+    static constexpr std::array<bool, layer_count> parameters_up_to = [] {
+        std::array<bool, layer_count> result{};
+        bool any = false;
+        std::size_t i = 0;
+        ((any = any || L::parameter_count > 0, result[i++] = any), ...);
+        return result;
+    }();
+
     block_impl() = default;
 
     /// Sizes activations and every layer's workspace for batches of up to max_batch rows.
@@ -137,26 +148,30 @@ public:
     }
 
     /// Back-propagates dy (batch x output_size): adds parameter gradients into grad (block-relative
-    /// span; null skips them) and the input gradient into dx (null skips it — the first layer then
-    /// does no input-gradient GEMM).
+    /// span; null skips them) and the input gradient into dx (null skips it).  With dx null, the
+    /// layers up to the first one with parameters are not run, and that layer does no
+    /// input-gradient GEMM.
     void backward(const T* params, T* grad, const T* dy, T* dx) {
         require_forward("backward");
         auto reversed = boost::hana::reverse(boost::hana::to_tuple(boost::hana::make_range(
             boost::hana::size_c<0>, boost::hana::size_c<layer_count>)));
         boost::hana::for_each(reversed, [&](auto i) {
+            constexpr std::size_t index = decltype(i)::value;
+            if (!dx && !parameters_up_to[index]) return;  // nothing at or below this layer wants a gradient
             auto& layer = boost::hana::at(layers_, i);
             layer_context<T> ctx = context(options_);
             ctx.params = params + offsets[i];
             ctx.grad = grad ? grad + offsets[i] : nullptr;
-            constexpr std::size_t index = decltype(i)::value;
             const T* layer_in = input_of(i);
             const T* layer_dy = (index == layer_count - 1) ? dy : gradients_[index].data();
             T* layer_dx = dx;
             if constexpr (index > 0) {  // the buffer between two layers: written, or zeroed and added to
-                layer_dx = gradients_[index - 1].data();
-                using bound = std::remove_reference_t<decltype(layer)>;
-                if constexpr (assigns_input_gradient<bound>) ctx.assign_dx = true;
-                else std::fill_n(layer_dx, batch_ * layer_output_size<index - 1>(), T(0));
+                if (dx || parameters_up_to[index - 1]) {
+                    layer_dx = gradients_[index - 1].data();
+                    using bound = std::remove_reference_t<decltype(layer)>;
+                    if constexpr (assigns_input_gradient<bound>) ctx.assign_dx = true;
+                    else std::fill_n(layer_dx, batch_ * layer_output_size<index - 1>(), T(0));
+                }
             }
             layer.backward(ctx, layer_in, activations_[i].data(), layer_dy, layer_dx);
         });
@@ -164,7 +179,9 @@ public:
 
     /// Forward-mode pass: how the output moves when the parameters move along param_tangent
     /// (block-relative span; null = zero) and the input along x_dot (null = zero).
-    /// Returns batch x output_size.  Uses the activations of the last forward.
+    /// Returns batch x output_size.  Uses the activations of the last forward.  A layer whose
+    /// input tangent is known to be zero (no x_dot, and no parameter tangent below it) gets null,
+    /// so it skips the product with a zero matrix.
     const T* tangent(const T* params, const T* param_tangent, const T* x_dot) {
         require_forward("tangent");
         if (tangents_[0].size() == 0) {  // first tangent pass: size the buffers once
@@ -179,7 +196,11 @@ public:
             ctx.params = params + offsets[i];
             ctx.param_tangent = param_tangent ? param_tangent + offsets[i] : nullptr;
             T* out = tangents_[i].data();
-            layer.tangent(ctx, input_of(i), current_dot, activations_[i].data(), out);
+            const T* in_dot = current_dot;
+            if constexpr (decltype(i)::value > 0) {
+                if (!x_dot && (!param_tangent || !parameters_up_to[decltype(i)::value - 1])) in_dot = nullptr;
+            }
+            layer.tangent(ctx, input_of(i), in_dot, activations_[i].data(), out);
             current_dot = out;
         });
         return current_dot;
