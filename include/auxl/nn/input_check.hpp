@@ -2,13 +2,14 @@
 //
 // The compile-time shape says how many features one example has; these checks make sure the
 // data a user passes agrees (width and batch) and holds finite numbers, and say exactly what was
-// expected and what was found.  Cost: one pass over the input per forward.
+// expected and what was found.  Cost: one vectorised pass over the input per forward.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 
 #include "auxl/core/error.hpp"
+#include "auxl/core/finite.hpp"
 
 namespace auxl::nn::detail {
 
@@ -30,6 +31,9 @@ std::size_t checked_batch(const Container& x, std::size_t expected_width, const 
 template <class T>
 void check_finite(const T* x, std::size_t rows, std::size_t width, const char* who, const char* what) {
     const std::size_t count = rows * width;
+    // The vectorised scan first (a branch per element does not vectorise: 4 % of an MLP step in
+    // perf); the loop below only runs to name the bad value.
+    if (all_finite(x, count)) return;
     for (std::size_t i = 0; i < count; ++i) {
         if (!std::isfinite(x[i])) {
             raise<value_error>(who, ": ", what, " row ", i / width, " column ", i % width, " is ",
