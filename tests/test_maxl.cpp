@@ -306,3 +306,45 @@ TEST_CASE("report: do MAXL's generated labels learn the hidden clusters on a clu
         CHECK(std::isfinite(report.train_loss[1]));
     }
 }
+
+TEST_CASE("fit() without a dev set trains exactly as on dev_split()'s two parts, reading the training part in place") {
+    // fit() keeps the training part as row indices of the given set (no copy of 95 % of it); a
+    // generator's per-epoch pass (MAXL's epoch schedule) still gets that part as a dataset.  Both
+    // must give the bits of a run handed the split dev_split() makes.
+    const auto data = testing::blobs(160, 6);
+    const auto parity = data::hierarchy::fashion_parity2();
+    trainer_options o;
+    o.seed = 6;
+    o.batch_size = 32;
+    weight::module_aware_options ma;
+    ma.interval = 3;  // several upper steps on the dev part within two epochs
+    const auto [train_part, dev_part] = dev_split(data, o);
+    CHECK(train_part.size() + dev_part.size() == data.size());
+    const optim::sgd<float> sgd({.learning_rate = 0.05, .momentum = 0.9});
+
+    SUBCASE("human labels, module-aware rule") {
+        using T = trainer<mlp_model, gen::human_hierarchy, weight::module_aware, optim::sgd<float>>;
+        T in_place(parity, gen::human_hierarchy{}, weight::module_aware{ma}, sgd, o);
+        T given(parity, gen::human_hierarchy{}, weight::module_aware{ma}, sgd, o);
+        in_place.fit(data, {.epochs = 2});
+        given.fit(train_part, {.epochs = 2, .dev = &dev_part});
+        REQUIRE(in_place.dev_set() != nullptr);
+        CHECK(in_place.dev_set()->size() == dev_part.size());
+        CHECK(std::memcmp(in_place.model().parameters().data(), given.model().parameters().data(),
+                          mlp_model::parameter_count * sizeof(float)) == 0);
+        CHECK(std::equal(in_place.rule().omega().begin(), in_place.rule().omega().end(), given.rule().omega().begin()));
+    }
+    SUBCASE("MAXL with its per-epoch pass, module-aware rule") {
+        gen::maxl_options mo;
+        mo.schedule = gen::maxl_schedule::per_epoch;
+        using T = trainer<mlp_model, maxl_gen, weight::module_aware, optim::sgd<float>>;
+        T in_place(parity, maxl_gen{mo}, weight::module_aware{ma}, sgd, o);
+        T given(parity, maxl_gen{mo}, weight::module_aware{ma}, sgd, o);
+        in_place.fit(data, {.epochs = 2});
+        given.fit(train_part, {.epochs = 2, .dev = &dev_part});
+        CHECK(std::memcmp(in_place.model().parameters().data(), given.model().parameters().data(),
+                          mlp_model::parameter_count * sizeof(float)) == 0);
+        CHECK(std::memcmp(in_place.generator().network().parameters().data(), given.generator().network().parameters().data(),
+                          given.generator().network().parameters().size() * sizeof(float)) == 0);
+    }
+}

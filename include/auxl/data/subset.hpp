@@ -3,7 +3,8 @@
 // stratified_subset(d, n, gen) picks n rows with the fine classes as equally represented as n
 // allows (n / C each, the remainder going to the lowest classes), choosing rows within a class
 // at random from the given stream.  stratified_split(d, fraction, gen) splits into (rest, held
-// out) with about `fraction` of every class held out — the dev split of methods that need one.
+// out) with about `fraction` of every class held out — the dev split of methods that need one;
+// stratified_split_rows(d, fraction, gen) gives the same split as row indices, without copies.
 // Rows come out grouped by class; the batcher shuffles them.
 #pragma once
 
@@ -47,9 +48,11 @@ dataset<T> stratified_subset(const dataset<T>& d, std::size_t n, rng& gen) {
     return out;
 }
 
-/// (kept, held_out): round(fraction · n_c) rows of each class c are held out.
+/// The rows of stratified_split (same draws): (kept, held_out) as row indices of d, so a caller
+/// can hold out a small part without copying the large one.
 template <class T>
-std::pair<dataset<T>, dataset<T>> stratified_split(const dataset<T>& d, double fraction, rng& gen) {
+std::pair<std::vector<std::size_t>, std::vector<std::size_t>> stratified_split_rows(const dataset<T>& d, double fraction,
+                                                                                    rng& gen) {
     if (!(fraction > 0.0 && fraction < 1.0)) raise<config_error>("auxl::data::stratified_split: fraction must be in (0, 1), got ", fraction);
     const auto rows = detail::rows_by_class(d, gen);
     std::vector<std::size_t> kept, held;
@@ -58,6 +61,13 @@ std::pair<dataset<T>, dataset<T>> stratified_split(const dataset<T>& d, double f
         held.insert(held.end(), r.begin(), r.begin() + std::ptrdiff_t(h));
         kept.insert(kept.end(), r.begin() + std::ptrdiff_t(h), r.end());
     }
+    return {std::move(kept), std::move(held)};
+}
+
+/// (kept, held_out): round(fraction · n_c) rows of each class c are held out.
+template <class T>
+std::pair<dataset<T>, dataset<T>> stratified_split(const dataset<T>& d, double fraction, rng& gen) {
+    const auto [kept, held] = stratified_split_rows(d, fraction, gen);
     auto a = d.subset(kept);
     auto b = d.subset(held);
     a.name = d.name + "/train";

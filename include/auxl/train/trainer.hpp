@@ -91,6 +91,15 @@ std::pair<data::dataset<T>, data::dataset<T>> dev_split(const data::dataset<T>& 
     return data::stratified_split(given, options.dev_fraction, split);
 }
 
+/// The same split as row indices of `given` (training part, dev part): what fit() uses, so the
+/// training part, 95 % of the set by default, is read in place rather than copied.
+template <class T>
+std::pair<std::vector<std::size_t>, std::vector<std::size_t>> dev_split_rows(const data::dataset<T>& given,
+                                                                             const trainer_options& options) {
+    rng split(options.seed, "dev-split");
+    return data::stratified_split_rows(given, options.dev_fraction, split);
+}
+
 namespace detail {
 // Reads a rule's trait without a second error when the rule is not a WeightingRule at all.
 template <class W>
@@ -403,7 +412,7 @@ public:
         static_assert((train::Callback<std::remove_cvref_t<Callbacks>> && ...),
                       "auxl::trainer::fit: a callback has none of on_fit_begin, on_step_end, on_epoch_end, on_fit_end");
         check_dataset(full_train_set, "training");
-        const data::dataset<T>& train_set = prepare_dev_set(full_train_set, fit.dev);
+        const training_rows train_set = prepare_dev_set(full_train_set, fit.dev);
         if (fit.validation) check_dataset(*fit.validation, "validation");
         if (batcher_.rows() != train_set.size()) {
             if (batcher_.rows() != 0 && batcher_.epoch_started()) {
@@ -442,7 +451,9 @@ public:
                 ((stop = call_step_end(callbacks, step_report) || stop), ...);
             }
             if (batcher_.epoch_done()) {
-                if constexpr (requires { generator_.after_epoch(*this, train_set); }) generator_.after_epoch(*this, train_set);
+                if constexpr (requires { generator_.after_epoch(*this, full_train_set); }) {
+                    generator_.after_epoch(*this, training_part(train_set));
+                }
             }
             const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
             epoch_seconds_ += spent;
@@ -720,35 +731,57 @@ private:
         }
     }
 
+    // The rows fit() trains on: all of `data`, or (rows non-null) data's rows (*rows)[i], i < size.
+    struct training_rows {
+        const data::dataset<T>* data = nullptr;
+        const std::vector<std::size_t>* rows = nullptr;
+        std::size_t size() const { return rows ? rows->size() : data->size(); }
+    };
+
     // The training set to use: the given one, or — when a policy needs a dev set and none was
-    // given — the given one minus a stratified dev split (the same split for the same seed).
-    const data::dataset<T>& prepare_dev_set(const data::dataset<T>& given, const data::dataset<T>* dev) {
+    // given — the given one minus a stratified dev split (the same split for the same seed, the
+    // rows of dev_split()).  Only the dev part is copied; the training part is read in place
+    // through its row indices, which saves a copy of 95 % of the set (188 MB on Fashion-MNIST).
+    training_rows prepare_dev_set(const data::dataset<T>& given, const data::dataset<T>* dev) {
         if constexpr (!needs_dev_set) {
             (void)dev;
-            return given;
+            return {&given, nullptr};
         } else {
             if (dev) {
                 check_dataset(*dev, "dev");
                 dev_ = dev;
-                return given;
+                return {&given, nullptr};
             }
             if (split_source_ != &given || split_size_ != given.size()) {
-                auto parts = dev_split(given, options_);
-                split_train_ = std::move(parts.first);
-                split_dev_ = std::move(parts.second);
+                auto [kept, held] = dev_split_rows(given, options_);
+                split_train_rows_ = std::move(kept);
+                split_dev_ = given.subset(held);
+                split_dev_.name = given.name + "/dev";
+                split_train_ = data::dataset<T>{};  // built again by training_part() if a generator asks
                 split_source_ = &given;
                 split_size_ = given.size();
             }
             if (split_dev_.size() == 0) raise<config_error>("auxl::trainer: the dev split of ", given.name, " is empty; raise dev_fraction");
             dev_ = &split_dev_;
-            return split_train_;
+            return {&given, &split_train_rows_};
         }
+    }
+
+    // The training rows as a dataset, for a generator's per-epoch pass (gen::maxl's epoch
+    // schedule): the given set itself, or the split's training part, copied once on first use.
+    const data::dataset<T>& training_part(const training_rows& t) {
+        if (!t.rows) return *t.data;
+        if (split_train_.size() != t.rows->size()) {
+            split_train_ = t.data->subset(*t.rows);
+            split_train_.name = t.data->name + "/train";
+        }
+        return split_train_;
     }
 
     // Paper-style RL-AUX epochs: a throw-away pass over this epoch's batches with the generator
     // exploring, then the real pass from the same starting state.  Everything but the
     // generator's own state is restored afterwards.
-    void run_exploration_pass(const data::dataset<T>& train_set) {
+    void run_exploration_pass(const training_rows& train_set) {
         if constexpr (requires { generator_.wants_exploration_pass(); }) {
             if (!generator_.wants_exploration_pass()) return;
             const auto params = model_.parameters();
@@ -827,11 +860,15 @@ private:
         }
     }
 
-    train::batch<T> gather(const data::dataset<T>& d, std::span<const std::uint32_t> rows) {
+    // The batch of training rows `rows` (indices into the training rows t, as the batcher and
+    // the generators count them).
+    train::batch<T> gather(const training_rows& t, std::span<const std::uint32_t> rows) {
         const std::size_t F = Model::input_size;
+        const data::dataset<T>& d = *t.data;
         for (std::size_t r = 0; r < rows.size(); ++r) {
-            std::copy_n(d.inputs.data() + std::size_t(rows[r]) * F, F, x_.data() + r * F);
-            fine_[r] = d.labels[rows[r]];
+            const std::size_t row = t.rows ? (*t.rows)[rows[r]] : std::size_t(rows[r]);
+            std::copy_n(d.inputs.data() + row * F, F, x_.data() + r * F);
+            fine_[r] = d.labels[row];
         }
         hierarchy_.map_to_primary(fine_.data(), rows.size(), primary_.data());
         return train::batch<T>{x_.data(), rows.size(), primary_.data(), fine_.data(), rows};
@@ -1027,7 +1064,8 @@ private:
     std::unique_ptr<Model> scratch_;
     train::batch<T> last_batch_;
     const data::dataset<T>* dev_ = nullptr;
-    data::dataset<T> split_train_, split_dev_;
+    std::vector<std::size_t> split_train_rows_;  // the dev split's training part, as rows of the given set
+    data::dataset<T> split_train_, split_dev_;     // split_train_: only if a generator's per-epoch pass asks
     const data::dataset<T>* split_source_ = nullptr;
     std::size_t split_size_ = 0;
 
