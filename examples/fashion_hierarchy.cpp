@@ -64,7 +64,7 @@ struct config {
     bool progress = false;
     // Defaults follow the PyTorch reference measurement of the issue (torch.nn default init, pixels
     // in [0, 1]); with standardised inputs and He init the STL baseline is stronger and the
-    // human auxiliary task's gain on half2 vanishes (README, "What the demo shows").
+    // human auxiliary task's gain on half2 vanishes (README, "The demo": its table's --standardize row).
     nn::init_scheme init = nn::init_scheme::pytorch_default;
     bool standardize = false;
     double focal = 0.0;  // the same loss for every method, so rows differ only in their auxiliary task
