@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,20 +42,31 @@ inline void print_gemm_line() {
     std::printf("GEMM backend: %s (OPENBLAS_CORETYPE=%s)\n", auxl::gemm_backend().c_str(), coretype ? coretype : "unset");
 }
 
-/// One row per name: its time with 1 and 2 threads and the ratio to `reference`'s in the same run.
-inline void print_ratio_table(const std::map<std::string, double>& time, std::initializer_list<const char*> names,
-                              const std::string& reference, const std::string& suffix_format = "/batch:128/threads:") {
+/// The time recorded for `name`: the run of that name, or of that name with the suffixes Google
+/// Benchmark adds to it (/iterations:N, /real_time); null if there is none.
+inline const double* find_time(const std::map<std::string, double>& time, const std::string& name) {
+    const auto it = time.lower_bound(name);
+    if (it != time.end() && (it->first == name || it->first.rfind(name + "/", 0) == 0)) return &it->second;
+    return nullptr;
+}
+
+/// One row per name: its time with 1 and 2 threads and the ratio to `reference`'s in the same
+/// run; a run is looked up as prefix + name + suffix_format + thread count.
+inline void print_ratio_table(const std::map<std::string, double>& time, const std::vector<std::string>& names,
+                              const std::string& reference, const std::string& suffix_format = "/batch:128/threads:",
+                              const std::string& prefix = "") {
     std::printf("%-26s %12s %8s %12s %8s\n", "method", "1 thread", "ratio", "2 threads", "ratio");
-    for (const char* name : names) {
-        std::printf("%-26s", name);
+    for (const auto& name : names) {
+        std::printf("%-26s", name.c_str());
         for (int threads : {1, 2}) {
             const std::string suffix = suffix_format + std::to_string(threads);
-            auto it = time.find(name + suffix), ref = time.find(reference + suffix);
-            if (it == time.end() || ref == time.end()) {
+            const double* t = find_time(time, prefix + name + suffix);
+            const double* ref = find_time(time, prefix + reference + suffix);
+            if (!t || !ref) {
                 std::printf(" %12s %8s", "-", "-");
                 continue;
             }
-            std::printf(" %12.3f %7.2fx", it->second, it->second / ref->second);
+            std::printf(" %12.3f %7.2fx", *t, *t / *ref);
         }
         std::printf("\n");
     }

@@ -9,17 +9,13 @@
 // alternate on the machine (A B A B ...); peak_rss_mb is the process's peak resident memory.
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <variant>
-#include <vector>
 
 #include "auxl/auxl.hpp"
-#include "auxl/train/runtime_select.hpp"
-#include "reference_models.hpp"
+#include "composition_timing.hpp"
 #include "reporting.hpp"
 
 using namespace auxl;
@@ -51,64 +47,18 @@ args parse(int argc, char** argv) {
     return a;
 }
 
-template <class AnyTrainer>
-double time_trainer(const args& a, const data::hierarchy& h, AnyTrainer& t);
-
 template <class Trunk>
 double time_steps(const args& a) {
-    using model = reference::model<Trunk>;
-    using dtg_model = reference::dtg_model<Trunk>;  // DTG's methods need a third head
-    const auto h = data::hierarchy::fashion_super5();
-    trainer_options o;
-    o.seed = 1;
-    o.batch_size = a.batch;
-    o.focal_gamma = 0.0;
-    const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9});
-    const auto dtg_names = train::dtg_method_names();
-    if (std::find(dtg_names.begin(), dtg_names.end(), a.method) != dtg_names.end()) {
-        return time_trainer(a, h, *train::make_dtg_trainer<dtg_model>(a.method, h, sgd, o));
-    }
-    return time_trainer(a, h, *train::make_trainer<model>(a.method, h, sgd, o));
-}
-
-template <class AnyTrainer>
-double time_trainer(const args& a, const data::hierarchy& h, AnyTrainer& t) {
-    rng gen(2, "side-by-side");
-    std::vector<float> x(a.batch * 784);
-    for (auto& v : x) v = float(gen.uniform());
-    std::vector<std::int32_t> fine(a.batch), primary(a.batch);
-    std::vector<std::uint32_t> rows(a.batch);
-    for (std::size_t i = 0; i < a.batch; ++i) {
-        fine[i] = std::int32_t(gen.below(10));
-        primary[i] = h.primary_of(fine[i]);
-        rows[i] = std::uint32_t(i);
-    }
-    const train::batch<float> b{x.data(), a.batch, primary.data(), fine.data(), std::span<const std::uint32_t>(rows)};
-    // Module-aware's upper level (every 20 steps), RL-AUX's reward and DTG's upper level read a
-    // dev set: one epoch over the timing batch installs it (PyTorch's reference uses its first
-    // batch likewise).  The trainer keeps a pointer to it, so it lives as long as the trainer.
-    data::dataset<float> batch_set;
-    return std::visit(
-        [&](auto& tr) {
-            using trainer_type = std::remove_reference_t<decltype(tr)>;
-            if constexpr (trainer_type::needs_dev_set) {
-                batch_set.name = "timing-batch";
-                batch_set.classes = 10;
-                batch_set.example_shape = {1, 28, 28};
-                batch_set.inputs = xt::xtensor<float, 2>::from_shape({a.batch, 784});
-                std::copy(x.begin(), x.end(), batch_set.inputs.begin());
-                batch_set.labels = fine;
-                typename trainer_type::fit_options fit;
-                fit.dev = &batch_set;
-                tr.fit(batch_set, fit);
-            }
-            for (std::size_t s = 0; s < a.warmup; ++s) tr.step(b);
-            const auto start = std::chrono::steady_clock::now();
-            for (std::size_t s = 0; s < a.steps; ++s) tr.step(b);
-            const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
-            return ms.count() / double(a.steps);
-        },
-        t);
+    const auxl_bench::timing_batch batch(a.batch);
+    const auto b = batch.view();
+    return auxl_bench::with_composition<Trunk>(a.method, a.batch, [&](auto& tr) {
+        batch.install_dev_set(tr);
+        for (std::size_t s = 0; s < a.warmup; ++s) tr.step(b);
+        const auto start = std::chrono::steady_clock::now();
+        for (std::size_t s = 0; s < a.steps; ++s) tr.step(b);
+        const std::chrono::duration<double, std::milli> ms = std::chrono::steady_clock::now() - start;
+        return ms.count() / double(a.steps);
+    });
 }
 
 }  // namespace
