@@ -3,6 +3,7 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,10 @@ namespace auxl_bench {
 /// Console output as usual; time (ms or the benchmark's unit) and counters kept by run name.
 class recording_reporter : public benchmark::ConsoleReporter {
 public:
+    // Colour only on a terminal: a log redirected to a file stays plain text (Google Benchmark's
+    // --benchmark_color applies to its own reporter, not to one passed in).
+    recording_reporter() : ConsoleReporter(isatty(fileno(stdout)) ? OO_ColorTabular : OO_Tabular) {}
+
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const auto& run : runs) {
