@@ -5,7 +5,7 @@
 // GEMM threads.  It ends with tables of ms per step and per epoch, each with its ratio to STL's in
 // the same run, and the GEMM backend line.
 //
-//   build/benchmarks/bench_compositions                          # all of it: about 8 minutes on 2 cores
+//   build/benchmarks/bench_compositions                          # all of it: 6 minutes on 2 cores (2026-12-05)
 //   build/benchmarks/bench_compositions --benchmark_filter=mlp   # the MLP only
 //
 // Steps: one fixed random batch (composition_timing.hpp), 5 warm-up steps, then a fixed number of
