@@ -8,6 +8,9 @@ For every (primary task, training-set size, model) of the grid it writes
 OUT_DIR/<hierarchy>_<model>_n<N>_torch/summary_<hierarchy>_<model>.csv in the demo's format
 (method, runs, diverged, accuracy mean/std, paired difference to STL ± its standard error,
 seconds per epoch, ms per step, and for the dev-set methods the paired difference to stl@dev) and runs_<hierarchy>_<model>.csv (one accuracy per seed).
+Until a setting's last run finishes, partial_runs_<hierarchy>_<model>.csv in its directory lists
+the accuracies of the runs this command has finished so far (with --add, the added methods' runs),
+so a command that is stopped for good leaves them; scripts/make_results.py reads it too.
 scripts/make_results.py puts them beside auxl's rows.
 
 Protocol (the demo's, examples/fashion_hierarchy.cpp): a stratified subset of the training set
@@ -301,18 +304,29 @@ def write_summary(directory, hierarchy, model, methods, runs):
         rows.append([m, len(runs[m]), len(runs[m]) - len(ok), statistics.mean(acc) if acc else "", sd, delta, se,
                      statistics.mean(r["seconds_per_epoch"] for r in ok) if ok else "",
                      statistics.mean(r["ms_per_step"] for r in ok) if ok else "", delta_dev, se_dev])
-    for name, header, body in (
-            (f"summary_{hierarchy}_{model}.csv",
-             ["method", "runs", "diverged", "accuracy_mean", "accuracy_std", "delta_vs_stl", "delta_se",
-              "seconds_per_epoch", "ms_per_step", "delta_vs_stl_dev", "delta_dev_se"], rows),
-            (f"runs_{hierarchy}_{model}.csv", ["method", "seed", "accuracy"],
-             [[m, r["seed"], accuracy_percent(r["accuracy"])] for m in methods for r in runs[m] if not r["diverged"]])):
-        tmp = os.path.join(directory, name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            w.writerows(body)
-        os.replace(tmp, os.path.join(directory, name))  # no half-written summary survives a kill
+    write_csv(directory, f"summary_{hierarchy}_{model}.csv",
+              ["method", "runs", "diverged", "accuracy_mean", "accuracy_std", "delta_vs_stl", "delta_se",
+               "seconds_per_epoch", "ms_per_step", "delta_vs_stl_dev", "delta_dev_se"], rows)
+    write_csv(directory, f"runs_{hierarchy}_{model}.csv", *runs_table(methods, runs))
+    partial = os.path.join(directory, f"partial_runs_{hierarchy}_{model}.csv")
+    if os.path.exists(partial):
+        os.remove(partial)  # the runs CSV now holds them all
+
+
+def runs_table(methods, runs):
+    """The runs CSV's header and rows: each finished run's test accuracy, method by method."""
+    return ["method", "seed", "accuracy"], [[m, r["seed"], accuracy_percent(r["accuracy"])]
+                                            for m in methods for r in runs.get(m, []) if not r["diverged"]]
+
+
+def write_csv(directory, name, header, body):
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(body)
+    os.replace(tmp, os.path.join(directory, name))  # no half-written CSV survives a kill
 
 
 def main():
@@ -434,6 +448,9 @@ def main():
                         write_run_record(record, r)
                 r["seed"] = seed
                 runs[m].append(r)
+                # The runs this command has finished so far (the setting's CSVs come when all have):
+                # a command that never finishes still leaves their accuracies.
+                write_csv(directory, f"partial_runs_{hierarchy}_{model}.csv", *runs_table(todo, runs))
                 print(f"  {hierarchy} {model} n={n} seed {seed} {m:<20} test accuracy {100 * r['accuracy']:.2f}%"
                       f"  ({r['seconds_per_epoch']:.3f} s/epoch){'  DIVERGED' if r['diverged'] else ''}{earlier}", flush=True)
         write_summary(directory, hierarchy, model, order, runs)

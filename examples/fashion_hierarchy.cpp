@@ -7,6 +7,8 @@
 // stratified subset of the training set, and is scored on the full 10,000-image test set.
 // Prints mean ± std of the primary test accuracy, the difference to STL paired by seed ± its
 // standard error, and the time per epoch and per step; writes one CSV per run and a summary CSV.
+// While the command runs, partial_runs_<hierarchy>_<model>.csv holds the test accuracy of every
+// run finished so far, so a command that never finishes still leaves its finished runs' results.
 //
 // Run with --help for the flags.  Exit code 77 (skip) when the data set is missing, unless
 // AUXL_REQUIRE_DATA is set (CI), where that is a failure.
@@ -106,7 +108,9 @@ void usage() {
                  "  --threads N        GEMM threads (default: the backend's own choice)\n"
                  "  --monitor N        test examples (stratified) evaluated after each epoch for the CSV (default\n"
                  "                     2000); the final score always uses the full test set\n"
-                 "  --out DIR          where CSV files go (default fashion_hierarchy_runs)\n"
+                 "  --out DIR          where CSV files go (default fashion_hierarchy_runs): a per-epoch log per\n"
+                 "                     run; partial_runs_<h>_<model>.csv (test accuracies of the runs finished so\n"
+                 "                     far) while the command runs; runs_ and summary_<h>_<model>.csv at the end\n"
                  "  --data DIR         Fashion-MNIST directory (default $AUXL_FASHION_MNIST_DIR or\n"
                  "                     /usr/share/datasets/fashion-mnist)\n"
                  "  --init SCHEME      pytorch (default: torch.nn's weights and biases U(+-1/sqrt(fan_in))) |\n"
@@ -254,6 +258,27 @@ std::string numerics_config(const config& c) {
     return o.str();
 }
 
+// The runs CSV: one row (method, seed, test accuracy in %) per finished run that did not
+// diverge, method by method in the command's order.  The same rows whether every run of the
+// command has finished (runs_<h>_<model>.csv) or only some (partial_runs_<h>_<model>.csv).
+using run_results = std::map<std::string, std::vector<run_result>>;
+
+std::string runs_csv_text(const config& c, const run_results& results) {
+    std::ostringstream o;
+    o << "method,seed,accuracy\n";
+    for (const auto& method : c.methods) {
+        const auto found = results.find(method);
+        if (found == results.end()) continue;
+        for (std::size_t s = 0; s < found->second.size(); ++s)
+            if (!found->second[s].diverged) o << method << ',' << c.first_seed + s << ',' << 100 * found->second[s].accuracy << '\n';
+    }
+    return o.str();
+}
+
+std::filesystem::path partial_runs_path(const config& c) {
+    return c.out / ("partial_runs_" + c.hierarchy + "_" + c.model + ".csv");
+}
+
 std::string read_text(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
     if (!in) raise<io_error>("fashion_hierarchy: cannot read ", p.string());
@@ -354,7 +379,7 @@ private:
 };
 
 template <class Trunk, std::size_t Primary>
-std::map<std::string, std::vector<run_result>> run_all(const config& c, const data::hierarchy& h,
+run_results run_all(const config& c, const data::hierarchy& h,
                                                         const data::dataset<float>& full_train,
                                                         const data::dataset<float>& test) {
     using model_type = nn::multi_task<Trunk, nn::head<nn::dense<Primary>>, nn::head<nn::dense<10>>>;
@@ -362,7 +387,7 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
     // the first two heads are initialised exactly as in model_type (the extra head comes last).
     using dtg_model_type = nn::multi_task<Trunk, nn::head<nn::dense<Primary>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
     const auto dtg_methods = train::dtg_method_names();
-    std::map<std::string, std::vector<run_result>> results;
+    run_results results;
     const std::size_t monitor = c.monitor ? std::min(c.monitor, test.size()) : std::min<std::size_t>(2000, test.size());
     const bool resumable = !c.resume_dir.empty();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -390,6 +415,7 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
                                  method.c_str(), 100 * r.accuracy, r.seconds_per_epoch);
                 std::printf("  [finished earlier: %s]\n", record.filename().c_str());
                 results[method].push_back(r);
+                io::write_atomically(partial_runs_path(c), [&](std::ostream& out) { out << runs_csv_text(c, results); });
                 continue;
             }
             trainer_options options;
@@ -466,6 +492,7 @@ std::map<std::string, std::vector<run_result>> run_all(const config& c, const da
             std::fflush(stdout);
             if (resumable) write_record(record, r);
             results[method].push_back(r);
+            io::write_atomically(partial_runs_path(c), [&](std::ostream& out) { out << runs_csv_text(c, results); });
         }
     }
     return results;
@@ -511,7 +538,7 @@ int main(int argc, char** argv) {
             std::printf("DTG: upper step every %zu lower steps; generator rates %s\n", c.dtg_upper_every,
                         c.dtg_follow_schedule ? "follow the network's schedule" : "constant (Adam 1e-3)");
         }
-        std::map<std::string, std::vector<run_result>> results;
+        run_results results;
         const bool two = h.primary_classes() == 2, five = h.primary_classes() == 5;
         if (!two && !five) raise<config_error>("fashion_hierarchy: primary tasks of 2 or 5 classes are compiled in");
         if (c.model == "mlp") results = two ? run_all<mlp_trunk, 2>(c, h, fm.train, fm.test) : run_all<mlp_trunk, 5>(c, h, fm.train, fm.test);
@@ -529,10 +556,9 @@ int main(int argc, char** argv) {
             return d;
         };
         auto standard_error = [](const std::vector<double>& d) { return d.size() < 2 ? 0.0 : sample_std(d) / std::sqrt(double(d.size())); };
-        std::ostringstream summary_csv, runs_csv;
+        std::ostringstream summary_csv;
         summary_csv << "method,runs,diverged,accuracy_mean,accuracy_std,delta_vs_stl,delta_se,seconds_per_epoch,ms_per_step,"
                        "delta_vs_stl_dev,delta_dev_se\n";
-        runs_csv << "method,seed,accuracy\n";
         std::printf("\n%-20s %18s %18s %18s %10s %9s\n", "method", "test acc (%)", "vs STL (points)",
                     have_stl_dev ? "vs STL@dev" : "", "s/epoch", "ms/step");
         for (const auto& method : c.methods) {
@@ -549,7 +575,6 @@ int main(int argc, char** argv) {
                 acc.push_back(100 * runs[s].accuracy);
                 spe.push_back(runs[s].seconds_per_epoch);
                 mps.push_back(runs[s].ms_per_step);
-                runs_csv << method << ',' << c.first_seed + s << ',' << 100 * runs[s].accuracy << '\n';
             }
             if (acc.empty()) {
                 std::printf("%-20s %18s\n", method.c_str(), "diverged (all seeds)");
@@ -575,9 +600,10 @@ int main(int argc, char** argv) {
             summary_csv << '\n';
         }
         const auto runs_path = c.out / ("runs_" + c.hierarchy + "_" + c.model + ".csv");
-        io::write_atomically(runs_path, [&](std::ostream& out) { out << runs_csv.str(); });
+        io::write_atomically(runs_path, [&](std::ostream& out) { out << runs_csv_text(c, results); });
         const auto summary_path = c.out / ("summary_" + c.hierarchy + "_" + c.model + ".csv");
         io::write_atomically(summary_path, [&](std::ostream& out) { out << summary_csv.str(); });
+        std::filesystem::remove(partial_runs_path(c));  // the runs CSV now holds them all
         std::printf("\nper-run CSVs, %s and %s written to %s/\n", runs_path.filename().c_str(), summary_path.filename().c_str(), c.out.c_str());
         return 0;
     } catch (const time_limit_reached& stop) {

@@ -4,7 +4,9 @@
     python3 scripts/make_results.py STUDY_DIR [--docs docs] [--no-plots]
 
 Needs matplotlib (scripts/setup.sh --plots) unless --no-plots.  Reads each setting's summary CSV (final accuracy on
-the full test set, paired differences to STL) and per-run CSVs (per-epoch accuracy on the
+the full test set, paired differences to STL), its runs CSV (one accuracy per run), the partial
+runs CSV of a command that did not finish (partial_runs_*.csv: the runs it did finish, pooled
+like any other; the report names those directories) and per-run CSVs (per-epoch accuracy on the
 monitor subset of the test set)."""
 import argparse
 import glob
@@ -82,12 +84,23 @@ def read_summary(directory):
 
 
 def read_curves(directory):
-    """method -> list (per seed) of per-epoch monitor accuracy."""
+    """method -> list (per seed) of per-epoch monitor accuracy.  In the directory of a command that
+    did not finish, only the finished runs' curves (an unfinished run's log stops mid-way)."""
     curves = defaultdict(list)
+    finished = study_csv.read_runs(partial_runs_file(directory)) if partial_runs_file(directory) else None
     for path in sorted(glob.glob(os.path.join(directory, "*_seed*.csv"))):
         method, curve = study_csv.read_curve(path)
+        seed = int(re.search(r"_seed(\d+)\.csv$", path).group(1))
+        if finished is not None and seed not in finished.get(method, {}):
+            continue
         curves[method].append(curve)
     return curves
+
+
+def partial_runs_file(directory):
+    """The partial runs CSV a command leaves until it finishes (the demo and torch_study write it
+    after every run), or None."""
+    return only_file(directory, "partial_runs_*.csv")
 
 
 def runs_of(row):
@@ -372,9 +385,16 @@ def torch_section(settings, torch_runs, methods, study, per_seed):
 
 
 def read_runs(directory):
-    """method -> {seed: accuracy} from the runs CSV (both libraries write one)."""
-    path = only_file(directory, "runs_*.csv")
-    return defaultdict(dict, study_csv.read_runs(path) if path else {})
+    """method -> {seed: accuracy} from the runs CSV (both libraries write one) and the partial runs
+    CSV of a command that has not finished; a run both list must have one accuracy."""
+    out = defaultdict(dict)
+    for path in (only_file(directory, "runs_*.csv"), partial_runs_file(directory)):
+        for method, seeds in (study_csv.read_runs(path) if path else {}).items():
+            for seed, accuracy in seeds.items():
+                if out[method].setdefault(seed, accuracy) != accuracy:
+                    raise study_csv.StudyCsvError(f"{path}: {method} seed {seed} is {accuracy} here, "
+                                                  f"{out[method][seed]} in the runs CSV beside it")
+    return out
 
 
 def uses_dev_split(method):
@@ -456,10 +476,11 @@ def write_report(args):
     os.makedirs(img, exist_ok=True)
 
     settings, sweeps, torch_runs = {}, {}, {}
-    extra_auxl = defaultdict(list)  # setting -> [(summary, curves)] of its auxl extra-seed directories
+    extra_auxl = defaultdict(list)  # setting -> [(first seed, summary, curves, methods run)] of its auxl extra-seed directories
     per_seed = defaultdict(SettingRuns)  # (setting, library) -> method -> {seed: accuracy}
     sweep_seeds = defaultdict(SettingRuns)  # (setting, λ, library) -> method -> {seed: accuracy}
     sources = defaultdict(lambda: defaultdict(dict))  # (setting, library) -> method -> {seed: directory}
+    unfinished = []  # directories of commands that did not finish (their partial runs CSV)
     for entry in sorted(os.listdir(args.study)):
         path = os.path.join(args.study, entry)
         m, s, t, x = SETTING.match(entry), SWEEP.match(entry), TORCH.match(entry), EXTRA.match(entry)
@@ -467,6 +488,8 @@ def write_report(args):
             # e.g. a variant's runs (torch_study --dtg-follow-schedule: *_dtgfollow_torch): never
             # pooled into the study's rows, but say so rather than drop them silently.
             print(f"make_results: {path} is not named as a study setting; left out", file=sys.stderr)
+        if (m or t or x or s) and os.path.isdir(path) and partial_runs_file(path):
+            unfinished.append(entry)
         if (m or t or x) and os.path.isdir(path):
             g = (m or t or x).groups()
             library = "torch" if t or (x and g[3]) else "auxl"
@@ -476,7 +499,7 @@ def write_report(args):
                 pool_runs(per_seed[key], path, method, seeds, sources[key])
         if x and not g[3] and os.path.isdir(path):
             first_seed = int(re.search(r"seeds(\d+)-\d+", entry).group(1))
-            extra_auxl[(g[0], g[1], int(g[2]))].append((first_seed, read_summary(path) or {}, read_curves(path)))
+            extra_auxl[(g[0], g[1], int(g[2]))].append((first_seed, read_summary(path) or {}, read_curves(path), list(here)))
         if t and os.path.isdir(path):
             summary = read_summary(path)
             if summary:
@@ -503,11 +526,13 @@ def write_report(args):
             pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
             if pooled and pooled["runs"] > int(row.get("runs") or 0):
                 row.update({k: v for k, v in pooled.items() if k != "diverged"})
-        for _, extra_summary, extra_curves in sorted(extra_auxl.get(key, []), key=lambda e: e[0]):
-            for method, extra_row in extra_summary.items():
+        for _, extra_summary, extra_curves, extra_methods in sorted(extra_auxl.get(key, []), key=lambda e: e[0]):
+            # the summary's methods, then those only a partial runs CSV lists (no timing: the
+            # command that ran them did not finish)
+            for method in list(extra_summary) + [m for m in extra_methods if m not in extra_summary]:
                 pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
                 if method not in summary and pooled:
-                    summary[method] = dict(pooled, seconds_per_epoch=extra_row.get("seconds_per_epoch", ""))
+                    summary[method] = dict(pooled, seconds_per_epoch=extra_summary.get(method, {}).get("seconds_per_epoch", ""))
             for method, runs in extra_curves.items():
                 curves[method].extend(runs)
     header = open(os.path.join(args.study, "README.txt")).read().strip() if os.path.exists(
@@ -532,6 +557,9 @@ def write_report(args):
             "OpenBLAS kernel where there is one: a rerun on another kernel (its run log names the kernel;",
             "for runs made before the logs did, a <dir>.kernels file records it from the session's notes)",
             "differs in the last digits, and the STL row keeps the first run.", ""]
+    if unfinished:
+        out += ["The finished runs of commands that did not finish are included, from the `partial_runs_*.csv`",
+                "each of them left (no timing): " + ", ".join(f"`{d}`" for d in unfinished) + ".", ""]
     for (hierarchy, model) in sorted({(h, m) for h, m, _ in settings}):
         sizes = sorted(n for h, m, n in settings if h == hierarchy and m == model)
         out += [f"## {hierarchy}, {model.upper()}", ""]

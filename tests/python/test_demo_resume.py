@@ -2,7 +2,8 @@
 """fashion_hierarchy --resume DIR --time-limit S: a study run stopped over and over continues bit
 for bit.  One run goes straight through; the same command with --time-limit 0 stops after every
 single step (exit 75, a checkpoint where it stands) and is started again until it finishes.  The
-two must print the same accuracies and write the same per-epoch logs (times aside).  Then: a
+two must print the same accuracies and write the same per-epoch logs (times aside), and every
+stop leaves the finished runs' accuracies in partial_runs_*.csv.  Then: a
 changed flag on the same DIR and a corrupt run record are refused without touching DIR.
 
     test_demo_resume.py FASHION_HIERARCHY WORK_DIR
@@ -33,8 +34,14 @@ if straight.returncode == 77:
     sys.exit(77)
 assert straight.returncode == 0, straight.stdout + straight.stderr
 
+def csv_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 state, out = os.path.join(work, "state"), os.path.join(work, "stopped")
-stops = 0
+partial = os.path.join(out, "partial_runs_half2_mlp.csv")
+stops, partial_seen = 0, {}
 while True:
     done = demo_run("--out", out, "--resume", state, "--time-limit", "0")
     if done.returncode == 0:
@@ -42,6 +49,18 @@ while True:
     assert done.returncode == 75 and "time limit reached" in done.stdout, done.stdout + done.stderr
     stops += 1
     assert stops < 100, "the stopped runs make no progress"
+    # A stopped command leaves the accuracies of its finished runs (and of no other) beside the
+    # per-epoch logs, and no summary: the runs a later session cannot continue are not lost.
+    finished = {n[len("half2_mlp_"):-len("_seed3.done")] for n in os.listdir(state) if n.endswith(".done")}
+    listed = {r["method"]: r["accuracy"] for r in csv_rows(partial)} if os.path.exists(partial) else {}
+    assert set(listed) == finished, (listed, finished)
+    assert not os.path.exists(os.path.join(out, "summary_half2_mlp.csv"))
+    partial_seen.update(listed)
+assert len(partial_seen) == 5, partial_seen  # every method but the last was listed while it ran
+assert not os.path.exists(partial), "the finished command left its partial runs CSV"
+final = {r["method"]: r["accuracy"] for r in csv_rows(os.path.join(out, "runs_half2_mlp.csv"))}
+assert all(final[m] == a for m, a in partial_seen.items()), (partial_seen, final)
+print(f"the stopped command listed each finished run's accuracy as it finished: {sorted(partial_seen)}")
 # 6 methods x 2 epochs x 3 steps (300 or 285 rows in batches of 128): a stop after every step but
 # each run's last (a finished run goes on to the next run's first step, then stops): 6 x 5 = 30.
 assert stops == 30, f"{stops} stops, not 30: --time-limit 0 should stop after every step"
@@ -56,6 +75,7 @@ def rows(path, drop=("epoch_seconds", "total_seconds")):
 
 a, b = os.path.join(work, "straight"), out
 assert rows(os.path.join(a, "runs_half2_mlp.csv")) == rows(os.path.join(b, "runs_half2_mlp.csv")), "accuracies differ"
+assert not os.path.exists(os.path.join(a, "partial_runs_half2_mlp.csv")), "the straight run left its partial runs CSV"
 summary_a = rows(os.path.join(a, "summary_half2_mlp.csv"), ("seconds_per_epoch", "ms_per_step"))
 summary_b = rows(os.path.join(b, "summary_half2_mlp.csv"), ("seconds_per_epoch", "ms_per_step"))
 assert summary_a == summary_b, (summary_a, summary_b)

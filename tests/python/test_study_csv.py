@@ -288,6 +288,35 @@ with tempfile.TemporaryDirectory() as d:
     os.remove(os.path.join(study, "half2_mlp_n300.kernels"))
     print("make_results on baseline reruns on another GEMM kernel: each run paired with the STL on its kernel")
 
+    # A command that never finished (its machine was lost): the partial runs CSV it kept lists
+    # the runs it did finish. They are pooled like any other; a method only it ran gets a row (no
+    # timing), paired with its STL; the report names the directory; the curve of the run it was
+    # in when it stopped is left out; a runs CSV beside it that disagrees is a clash.
+    write(study, "half2_mlp_n300.log", "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel SkylakeX, 1 threads\n")
+    unfinished = os.path.join(study, "half2_mlp_n300_rlwseeds6-6")
+    write(study, "half2_mlp_n300_rlwseeds6-6.log", "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel Cooperlake, 1 threads\n")
+    write(unfinished, "partial_runs_half2_mlp.csv", "method,seed,accuracy\nstl,6,90.0\nrl_aux_w+equal,6,88.5\n")
+    write(unfinished, "half2_mlp_stl_seed6.csv", CURVE.replace("stl/seed1", "stl/seed6"))
+    write(unfinished, "half2_mlp_rl_aux_w+equal_seed6.csv", CURVE.replace("stl/seed1", "rl_aux_w+equal/seed6"))
+    write(unfinished, "half2_mlp_dtg_seed6.csv", CURVE_HEADER + "\ndtg/seed6,1,8,0.05,0.06,0.06,0.63,nan,0,0.50,2.29,0.8,0.1\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = open(os.path.join(docs, "RESULTS.md")).read()
+    for expected in ("| rl_aux_w+equal (seeds 1) | 88.50 | -1.50 | — |", "| stl (seeds 6) |",
+                     "from the `partial_runs_*.csv`\neach of them left (no timing): `half2_mlp_n300_rlwseeds6-6`."):
+        assert expected in report, f"'{expected}' not in the report:\n{report}"
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import make_results  # noqa: E402
+    assert sorted(make_results.read_curves(unfinished)) == ["rl_aux_w+equal", "stl"]
+    write(unfinished, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,6,90.1\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and "partial_runs_half2_mlp.csv: stl seed 6 is 90.0 here, 90.1 in the runs CSV beside it" \
+        in done.stderr, done.stderr
+    shutil.rmtree(unfinished)
+    os.remove(os.path.join(study, "half2_mlp_n300_rlwseeds6-6.log"))
+    os.remove(os.path.join(study, "half2_mlp_n300.log"))
+    print("make_results on an unfinished command: its finished runs pooled from partial_runs_*.csv, named in the report")
+
 # --- make_results' clean-up of plots it no longer writes (no matplotlib needed) ---
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import make_results  # noqa: E402

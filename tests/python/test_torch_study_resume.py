@@ -7,9 +7,11 @@
    generator, RL-AUX-w's policy and rollout, DTG's generators, module-aware's importances) must
    be bitwise the straight run's.
 2. The command line: --time-limit stops with exit code 75 and the same command continues; the
-   finished setting's CSVs equal a straight run's; a finished state is not trained again; another
+   finished setting's CSVs equal a straight run's, and a stopped one lists its finished runs'
+   accuracies in partial_runs_*.csv; a finished state is not trained again; another
    learning rate on the same state, a corrupt run record and a foreign state file are refused.
 Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
+import csv
 import os
 import shutil
 import subprocess
@@ -88,7 +90,9 @@ with tempfile.TemporaryDirectory() as d:
 
     straight = run(os.path.join(d, "straight"), *common)
     assert straight.returncode == 0, straight.stderr
-    cli_stops = 0
+    cli_stops, partial_seen = 0, {}
+    setting = "half2_mlp_n60_torch"
+    partial = os.path.join(out, setting, "partial_runs_half2_mlp.csv")
     while True:
         done = run(out, *common, "--resume", state, "--time-limit", "0")
         if done.returncode == 0:
@@ -96,9 +100,20 @@ with tempfile.TemporaryDirectory() as d:
         assert done.returncode == 75 and "time limit reached" in done.stdout, done.stdout + done.stderr
         cli_stops += 1
         assert cli_stops < 30, "the stopped runs make no progress"
+        # the stopped command lists the accuracy of each run it finished, and of no other
+        finished = {n[:-len("_seed1.json")] for n in os.listdir(os.path.join(state, setting)) if n.endswith(".json")}
+        listed = {}
+        if os.path.exists(partial):
+            with open(partial, newline="") as f:
+                listed = {r["method"]: r["accuracy"] for r in csv.DictReader(f)}
+        assert set(listed) == finished, (listed, finished)
+        assert not os.path.exists(os.path.join(out, setting, "summary_half2_mlp.csv"))
+        partial_seen.update(listed)
     # 60 rows in batches of 32: 2 steps per epoch, 4 per method; each method stops after 3 of them.
     assert cli_stops == 6, f"{cli_stops} stops, not 6"
-    setting = "half2_mlp_n60_torch"
+    assert list(partial_seen) == ["stl"] and not os.path.exists(partial), partial_seen
+    with open(os.path.join(out, setting, "runs_half2_mlp.csv"), newline="") as f:
+        assert {r["method"]: r["accuracy"] for r in csv.DictReader(f)}["stl"] == partial_seen["stl"]
     for name in ("runs_half2_mlp.csv",):
         assert open(os.path.join(d, "straight", setting, name)).read() == open(os.path.join(out, setting, name)).read(), name
     print(f"command line: {cli_stops} stops, then the same accuracies as a straight run")
