@@ -59,7 +59,9 @@ def main():
               "(cmake --build build --target side_by_side_auxl_eigen)")
     rows, meta = [], {}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')} (left as the machine sets it)")
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')} (left as the machine sets it); "
+          # how long OpenBLAS's idle threads spin: it moves two-thread CNN steps (README, GEMM backend)
+          f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}")
     for model in a.models.split(","):
         steps = a.steps if model == "mlp" else max(3, a.steps // 5)
         for threads in [int(t) for t in a.threads.split(",")]:
