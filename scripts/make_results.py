@@ -142,15 +142,28 @@ def baseline(runs, method, base):
 
 def gemm_kernel(directory, method):
     """The OpenBLAS kernel method's runs in directory used, or None: from the run log beside the
-    directory (<dir>.log, the demo's and torch_study's "GEMM: ... kernel X," line), else from
+    directory (<dir>.log: the demo's and torch_study's "GEMM: ... kernel X," line above the run's
+    result; the first such line for a run the log does not report), else from
     <dir>.kernels, which names it per method ("method kernel" lines, # comments) for runs made
     before their logs named the kernel, as docs/study/README.txt's notes of those sessions record it."""
     base = directory.rstrip(os.sep)
     if os.path.exists(base + ".log"):
+        # A log can hold several commands (appended), on different machines: each run's kernel is
+        # the one named by the last GEMM line above its result line.
+        current, first, ran = None, None, set()
+        finished = re.compile(r"(?:^|\s)" + re.escape(method) + r"\s+test accuracy")
         for line in open(base + ".log", errors="replace"):
             found = re.match(r"GEMM: .*\bkernel (\S+),", line)
             if found:
-                return found.group(1)
+                current = found.group(1)
+                first = first or current
+            elif current and finished.search(line):
+                ran.add(current)
+        if len(ran) > 1:
+            raise study_csv.StudyCsvError(f"{base}.log: {method}'s runs name {len(ran)} GEMM kernels "
+                                          f"({', '.join(sorted(ran))}); one directory pairs on one kernel per method")
+        if ran or first:
+            return ran.pop() if ran else first
     if os.path.exists(base + ".kernels"):
         for number, line in enumerate(open(base + ".kernels", errors="replace"), 1):
             words = line.split("#")[0].split()

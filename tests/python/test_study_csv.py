@@ -320,6 +320,24 @@ with tempfile.TemporaryDirectory() as d:
 # --- make_results' clean-up of plots it no longer writes (no matplotlib needed) ---
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import make_results  # noqa: E402
+
+# --- a run log that holds two commands on two machines: each run has the kernel above its result ---
+with tempfile.TemporaryDirectory() as d:
+    setting = os.path.join(d, "half2_cnn_n60000_rlwseeds1-1")
+    os.makedirs(setting)
+    log = ("GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel Cooperlake, 1 threads\n"
+           "  seed 1    stl                  test accuracy 95.65%  (39.379 s/epoch)\n"
+           "time limit reached: half2_cnn_dtg_seed1 at epoch 8, step 3819 saved\n"
+           "GEMM: PyTorch 1.13.0a0 through OpenBLAS, kernel SkylakeX, 1 threads\n"
+           "  seed 1    stl@dev              test accuracy 95.64%  (48.306 s/epoch)\n"
+           "  half2 cnn n=60000 seed 1 dtg                  test accuracy 95.70%  (1.0 s/epoch)\n")
+    write(d, "half2_cnn_n60000_rlwseeds1-1.log", log)
+    kernels = {m: make_results.gemm_kernel(setting, m) for m in ("stl", "stl@dev", "dtg", "rl_aux+equal")}
+    # stl is not matched by stl@dev's line; a method the log does not report gets the first kernel
+    assert kernels == {"stl": "Cooperlake", "stl@dev": "SkylakeX", "dtg": "SkylakeX", "rl_aux+equal": "Cooperlake"}, kernels
+    write(d, "half2_cnn_n60000_rlwseeds1-1.log", log + "  seed 1    stl                  test accuracy 95.60%\n")
+    expect_error(lambda _: make_results.gemm_kernel(setting, "stl"), setting, "stl's runs name 2 GEMM kernels (Cooperlake, SkylakeX)")
+print("make_results reads each run's kernel from the GEMM line above its result in a log of several commands")
 with tempfile.TemporaryDirectory() as img:
     names = ["accuracy_vs_epoch_half2_cnn_n1000.png",  # stale: the middle size moved to 6,000
              "accuracy_vs_epoch_half2_cnn_n6000.png", "accuracy_vs_size_half2_cnn.png",
