@@ -379,9 +379,8 @@ private:
 };
 
 template <class Trunk, std::size_t Primary>
-run_results run_all(const config& c, const data::hierarchy& h,
-                                                        const data::dataset<float>& full_train,
-                                                        const data::dataset<float>& test) {
+run_results run_all(const config& c, const data::hierarchy& h, const data::dataset<float>& full_train,
+                    const data::dataset<float>& test) {
     using model_type = nn::multi_task<Trunk, nn::head<nn::dense<Primary>>, nn::head<nn::dense<10>>>;
     // DTG's methods need a head for the manual task and one for the generated task; the trunk and
     // the first two heads are initialised exactly as in model_type (the extra head comes last).
