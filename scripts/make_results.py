@@ -87,7 +87,8 @@ def read_curves(directory):
     """method -> list (per seed) of per-epoch monitor accuracy.  In the directory of a command that
     did not finish, only the finished runs' curves (an unfinished run's log stops mid-way)."""
     curves = defaultdict(list)
-    finished = study_csv.read_runs(partial_runs_file(directory)) if partial_runs_file(directory) else None
+    partial = partial_runs_file(directory)
+    finished = study_csv.read_runs(partial) if partial else None
     for path in sorted(glob.glob(os.path.join(directory, "*_seed*.csv"))):
         method, curve = study_csv.read_curve(path)
         seed = int(re.search(r"_seed(\d+)\.csv$", path).group(1))
