@@ -303,3 +303,38 @@ TEST_CASE("training time counts the exploration pass and the generator's per-epo
     CHECK(report.epoch_seconds >= 2 * pause);
     CHECK(t.training_seconds() >= 4 * pause);
 }
+
+namespace {
+// An optimizer that records, from inside the step, whether the step keeps OpenBLAS's pool idle
+// (core/worker_gemm.hpp): the scope must cover everything a step computes.
+struct probing_sgd : sgd {
+    using sgd::sgd;
+    bool* inside_scope = nullptr;
+    void step(std::span<float> params, std::span<const float> grad) {
+        if (inside_scope) *inside_scope = products_on_workers();
+        sgd::step(params, grad);
+    }
+    void step(arena<float>& params, const arena<float>& grad) { step(params.span(), grad.span()); }
+};
+using conv_trunk = nn::sequential<nn::input<1, 4, 5>, nn::conv2d<2, 3, 1, 1, nn::relu>, nn::flatten, nn::dense<8>, nn::relu>;
+using conv_model = nn::multi_task<conv_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
+}  // namespace
+
+TEST_CASE("a trainer whose model has a convolution keeps OpenBLAS's pool idle for its whole step") {
+    using conv_trainer = trainer<conv_model, gen::human_hierarchy, weight::equal, probing_sgd>;
+    using mlp_trainer = trainer<model_type, gen::human_hierarchy, weight::equal, probing_sgd>;
+    static_assert(conv_trainer::model_runs_on_workers);
+    static_assert(!mlp_trainer::model_runs_on_workers);
+    const auto train_set = testing::blobs(64, 1, 20, 1.2);
+    bool conv_seen = false, mlp_seen = true;
+    probing_sgd conv_opt({.learning_rate = 0.05}), mlp_opt({.learning_rate = 0.05});
+    conv_opt.inside_scope = &conv_seen;
+    mlp_opt.inside_scope = &mlp_seen;
+    conv_trainer conv(parity, {}, weight::equal{}, conv_opt, opts(1));
+    mlp_trainer mlp(parity, {}, weight::equal{}, mlp_opt, opts(1));
+    conv.fit(train_set, {.epochs = 1});
+    mlp.fit(train_set, {.epochs = 1});
+    CHECK(conv_seen);
+    CHECK_FALSE(mlp_seen);
+    CHECK_FALSE(products_on_workers());  // the scope ends with fit()
+}

@@ -3,8 +3,9 @@
 // Every matrix product in auxl goes through auxl::gemm below, on raw, row-major buffers (arena
 // spans, activation workspaces).  Two backends, chosen at compile time for the whole program:
 //
-//  * OpenBLAS (the default): the buffers are wrapped in non-owning xtensor adaptors and handed
-//    to xt::blas::gemm, which ends in cblas_sgemm / cblas_dgemm.
+//  * OpenBLAS (the default): xtensor-blas's cxxblas layer, which ends in cblas_sgemm /
+//    cblas_dgemm (the layer under xt::blas::gemm, called directly because operands may be
+//    blocks of a larger matrix, with leading dimensions).
 //  * Eigen's own GEMM, when AUXL_GEMM_EIGEN is defined (CMake: link auxl::eigen_gemm, and
 //    auxl::native to let Eigen use the CPU's widest vectors).  Why offer it: OpenBLAS picks its
 //    kernel at run time, and where it does not recognise the CPU (a virtual machine's anonymous
@@ -16,7 +17,7 @@
 // does): the two backends give products that differ in the last bits, and mixing them would
 // break the one-definition rule of every layer template.
 //
-// The OpenBLAS path allocates nothing here (fixed-rank views).  Eigen's GEMM packs its operand
+// The OpenBLAS path allocates nothing here.  Eigen's GEMM packs its operand
 // blocks on the stack up to EIGEN_STACK_ALLOCATION_LIMIT (128 KiB) and on the heap beyond, so
 // with this backend large products allocate once per call.
 #pragma once
@@ -52,8 +53,8 @@ using row_major_matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen:
 
 // c = alpha * a_op * b_op + beta * c for already-transposed operand expressions.  beta == 0 must
 // not read c (BLAS semantics: c may hold garbage or NaN), so it is an assignment, not a scale.
-template <class T, class A, class B>
-void eigen_product(const A& a_op, const B& b_op, T alpha, T beta, Eigen::Map<row_major_matrix<T>>& c) {
+template <class T, class A, class B, class C>
+void eigen_product(const A& a_op, const B& b_op, T alpha, T beta, C& c) {
     if (beta == T(0)) {
         c.noalias() = alpha * a_op * b_op;
     } else {
@@ -65,40 +66,52 @@ void eigen_product(const A& a_op, const B& b_op, T alpha, T beta, Eigen::Map<row
 
 #endif
 
+/// C (m x n) = alpha * op(A) * op(B) + beta * C on row-major blocks with leading dimensions
+/// (BLAS's lda, ldb, ldc: the distance between the starts of two rows as stored), so that a block
+/// of rows or columns of a larger matrix can be one operand (core/parallel.hpp's split products).
+/// A is stored m x k (k x m when ta == yes) with rows lda apart; B is stored k x n (n x k when
+/// tb == yes) with rows ldb apart; C's rows are ldc apart.
+template <class T>
+void gemm(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    if (m == 0 || n == 0) return;
+    const bool a_t = ta == transpose::yes, b_t = tb == transpose::yes;
+#if defined(AUXL_GEMM_EIGEN)
+    using matrix = detail::row_major_matrix<T>;
+    using index = Eigen::Index;
+    using stride = Eigen::OuterStride<>;
+    using const_map = Eigen::Map<const matrix, Eigen::Unaligned, stride>;
+    const auto mi = static_cast<index>(m), ni = static_cast<index>(n), ki = static_cast<index>(k);
+    Eigen::Map<matrix, Eigen::Unaligned, stride> c_map(c, mi, ni, stride(static_cast<index>(ldc)));
+    if (k == 0) {  // an empty sum: only the beta * C part is left
+        if (beta == T(0)) c_map.setZero(); else c_map *= beta;
+        return;
+    }
+    const const_map a_map(a, a_t ? ki : mi, a_t ? mi : ki, stride(static_cast<index>(lda)));
+    const const_map b_map(b, b_t ? ni : ki, b_t ? ki : ni, stride(static_cast<index>(ldb)));
+    // Four spellings because op(A) and op(B) are different expression types.
+    if (!a_t && !b_t) detail::eigen_product(a_map, b_map, alpha, beta, c_map);
+    else if (!a_t) detail::eigen_product(a_map, b_map.transpose(), alpha, beta, c_map);
+    else if (!b_t) detail::eigen_product(a_map.transpose(), b_map, alpha, beta, c_map);
+    else detail::eigen_product(a_map.transpose(), b_map.transpose(), alpha, beta, c_map);
+#else
+    // xt::blas::gemm takes whole tensors and would copy a strided block, so this calls the
+    // cxxblas layer under it (cblas_sgemm / cblas_dgemm).  BLAS rejects a leading dimension of 0,
+    // which an empty operand (k == 0) would otherwise have.
+    using index = xt::blas_index_t;
+    const auto ld = [](std::size_t v) { return static_cast<index>(v > 0 ? v : 1); };
+    cxxblas::gemm<index>(cxxblas::StorageOrder::RowMajor, a_t ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                         b_t ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans, static_cast<index>(m),
+                         static_cast<index>(n), static_cast<index>(k), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+#endif
+}
+
 /// C (m x n) = alpha * op(A) * op(B) + beta * C, all row-major and contiguous.
 /// A is stored m x k (k x m when ta == yes); B is stored k x n (n x k when tb == yes).
 template <class T>
 void gemm(transpose ta, transpose tb, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           const T* b, T beta, T* c) {
-    if (m == 0 || n == 0) return;
-#if defined(AUXL_GEMM_EIGEN)
-    using matrix = detail::row_major_matrix<T>;
-    using index = Eigen::Index;
-    const auto mi = static_cast<index>(m), ni = static_cast<index>(n), ki = static_cast<index>(k);
-    Eigen::Map<matrix> c_map(c, mi, ni);
-    if (k == 0) {  // an empty sum: only the beta * C part is left
-        if (beta == T(0)) c_map.setZero(); else c_map *= beta;
-        return;
-    }
-    const Eigen::Map<const matrix> a_map(a, ta == transpose::yes ? ki : mi, ta == transpose::yes ? mi : ki);
-    const Eigen::Map<const matrix> b_map(b, tb == transpose::yes ? ni : ki, tb == transpose::yes ? ki : ni);
-    // Four spellings because op(A) and op(B) are different expression types.
-    if (ta == transpose::no && tb == transpose::no) detail::eigen_product(a_map, b_map, alpha, beta, c_map);
-    else if (ta == transpose::no) detail::eigen_product(a_map, b_map.transpose(), alpha, beta, c_map);
-    else if (tb == transpose::no) detail::eigen_product(a_map.transpose(), b_map, alpha, beta, c_map);
-    else detail::eigen_product(a_map.transpose(), b_map.transpose(), alpha, beta, c_map);
-#else
-    const std::array<std::size_t, 2> a_shape = ta == transpose::yes ? std::array<std::size_t, 2>{k, m}
-                                                                     : std::array<std::size_t, 2>{m, k};
-    const std::array<std::size_t, 2> b_shape = tb == transpose::yes ? std::array<std::size_t, 2>{n, k}
-                                                                     : std::array<std::size_t, 2>{k, n};
-    const std::array<std::size_t, 2> c_shape{m, n};
-    auto a_view = xt::adapt(a, m * k, xt::no_ownership(), a_shape);
-    auto b_view = xt::adapt(b, k * n, xt::no_ownership(), b_shape);
-    auto c_view = xt::adapt(c, m * n, xt::no_ownership(), c_shape);
-    xt::blas::gemm(a_view, b_view, c_view, static_cast<char>(ta == transpose::yes),
-                   static_cast<char>(tb == transpose::yes), alpha, beta);
-#endif
+    gemm(ta, tb, m, n, k, alpha, a, ta == transpose::yes ? m : k, b, tb == transpose::yes ? k : n, beta, c, n);
 }
 
 /// Threads the matrix products may use (OpenBLAS's pool, or Eigen's OpenMP team).  Results are

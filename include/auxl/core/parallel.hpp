@@ -28,6 +28,20 @@
 
 namespace auxl {
 
+#if !defined(AUXL_GEMM_EIGEN)
+namespace detail {
+// OpenBLAS at one thread for a scope.  Only the holder of the worker pool opens one, so that
+// concurrent callers cannot restore each other's setting out of order.
+struct single_threaded_openblas {
+    int saved = openblas_get_num_threads();
+    single_threaded_openblas() { openblas_set_num_threads(1); }
+    ~single_threaded_openblas() { openblas_set_num_threads(saved); }
+    single_threaded_openblas(const single_threaded_openblas&) = delete;
+    single_threaded_openblas& operator=(const single_threaded_openblas&) = delete;
+};
+}  // namespace detail
+#endif
+
 /// Below this many elements a pass runs on one thread: about where a two-thread OpenMP team's
 /// start and join (a few microseconds) cost what half a pass of simple arithmetic saves.
 inline constexpr std::size_t parallel_grain = std::size_t{1} << 15;
@@ -109,15 +123,7 @@ void run_workers(std::size_t count, F&& f) {
     };
     auto& pool = detail::worker_pool::instance();
     if (const auto job = pool.try_acquire()) {
-        // Only the pool's holder changes OpenBLAS's thread count, so concurrent callers cannot
-        // restore each other's setting out of order.
-        struct single_threaded_openblas {
-            int saved = openblas_get_num_threads();
-            single_threaded_openblas() { openblas_set_num_threads(1); }
-            ~single_threaded_openblas() { openblas_set_num_threads(saved); }
-            single_threaded_openblas(const single_threaded_openblas&) = delete;
-            single_threaded_openblas& operator=(const single_threaded_openblas&) = delete;
-        } scope;
+        const detail::single_threaded_openblas scope;
         pool.run(job, count, trampoline, const_cast<void*>(static_cast<const void*>(&run)));
     } else {
         for (std::size_t t = 0; t < count; ++t) run(t, count);

@@ -24,6 +24,7 @@
 #include <boost/hana/at.hpp>
 
 #include "auxl/core/error.hpp"
+#include "auxl/core/worker_gemm.hpp"
 #include "auxl/core/xtensor.hpp"
 #include "auxl/nn/context.hpp"
 
@@ -84,6 +85,9 @@ public:
         return result;
     }();
     static constexpr std::size_t parameter_count = (std::size_t{0} + ... + L::parameter_count);
+    /// Whether a layer runs on auxl's workers; then every pass keeps OpenBLAS's pool idle
+    /// (core/worker_gemm.hpp).
+    static constexpr bool runs_on_workers = (layer_runs_on_workers<L> || ...);
 
     /// Whether layer i or one before it has parameters.  A backward needs no input gradient of a
     /// layer when none do and the caller asked for no dx: an MLP's leading flatten would otherwise
@@ -135,6 +139,7 @@ public:
         }
         input_ = x;
         batch_ = batch;
+        const products_on_workers_scope scope(runs_on_workers);
         const T* current = x;
         for_each_layer([&](auto i, auto& layer) {
             layer_context<T> ctx = context(options);
@@ -153,6 +158,7 @@ public:
     /// input-gradient GEMM.
     void backward(const T* params, T* grad, const T* dy, T* dx) {
         require_forward("backward");
+        const products_on_workers_scope scope(runs_on_workers);
         auto reversed = boost::hana::reverse(boost::hana::to_tuple(boost::hana::make_range(
             boost::hana::size_c<0>, boost::hana::size_c<layer_count>)));
         boost::hana::for_each(reversed, [&](auto i) {
@@ -184,6 +190,7 @@ public:
     /// so it skips the product with a zero matrix.
     const T* tangent(const T* params, const T* param_tangent, const T* x_dot) {
         require_forward("tangent");
+        const products_on_workers_scope scope(runs_on_workers);
         if (tangents_[0].size() == 0) {  // first tangent pass: size the buffers once
             for_each_layer([&](auto i, auto&) {
                 using bound = std::tuple_element_t<decltype(i)::value, std::tuple<L...>>;

@@ -19,6 +19,10 @@
 //                                        buffers between its layers, which saves zeroing them
 //                                        first (a whole-batch memset, 4-5 % of a CNN step in
 //                                        perf); layers without the flag get zeroed buffers.
+//   runs_on_workers (optional)           a static constexpr bool; true when its passes run on auxl's
+//                                        workers (run_workers(): conv2d's samples).  A network
+//                                        with such a layer runs its other products on the same
+//                                        workers (core/worker_gemm.hpp).
 //   tangent(ctx, x, x_dot, y, y_dot)     y_dot = Jx x_dot + Jp ctx.param_tangent (writes y_dot;
 //                                        x_dot or param_tangent may be null for "zero")
 // backward and tangent must follow a forward on the same input (they read its cached state).
@@ -52,6 +56,13 @@ struct layer_context {
 template <class L>
 inline constexpr bool assigns_input_gradient = [] {
     if constexpr (requires { L::assigns_input_gradient; }) return bool(L::assigns_input_gradient);
+    else return false;
+}();
+
+/// Whether layer L's passes run on auxl's workers (then its network keeps OpenBLAS's pool idle).
+template <class L>
+inline constexpr bool layer_runs_on_workers = [] {
+    if constexpr (requires { L::runs_on_workers; }) return bool(L::runs_on_workers);
     else return false;
 }();
 

@@ -73,6 +73,7 @@ struct conv2d {
         static constexpr std::size_t bias_offset = padded_count<T>(OutC * patch);
         static constexpr std::size_t parameter_count = bias_offset + padded_count<T>(OutC);
         static constexpr bool assigns_input_gradient = true;  // see nn/context.hpp
+        static constexpr bool runs_on_workers = true;         // its samples: for_each_sample below
 
         static const char* name() { return "conv2d"; }
         static std::vector<segment> segments() {

@@ -6,14 +6,16 @@
 //   forward   y  = x Wᵀ + 1 bᵀ                      (N x In)(In x Out)
 //   backward  dW += dyᵀ x,  db += colsum(dy),  dx += dy W
 //   tangent   ẏ  = ẋ Wᵀ + x Ẇᵀ + 1 ḃᵀ
-// Cost per call: 2·N·In·Out flops forward, twice that backward.  No allocation.
+// Cost per call: 2·N·In·Out flops forward, twice that backward.  No allocation.  Products go
+// through worker_gemm(): in a network with convolutions they run on auxl's workers
+// (core/worker_gemm.hpp), elsewhere they are plain gemm().
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <vector>
 
-#include "auxl/core/blas.hpp"
+#include "auxl/core/worker_gemm.hpp"
 #include "auxl/nn/context.hpp"
 
 namespace auxl::nn {
@@ -56,12 +58,12 @@ struct dense {
             const T* w = ctx.params + weight_offset;
             const T* b = ctx.params + bias_offset;
             for (std::size_t n = 0; n < ctx.batch; ++n) std::copy_n(b, Out, y + n * Out);
-            gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x, w, T(1), y);
+            worker_gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x, w, T(1), y);
         }
 
         void backward(const layer_context<T>& ctx, const T* x, const T* /*y*/, const T* dy, T* dx) const {
             if (ctx.grad) {
-                gemm<T>(transpose::yes, transpose::no, Out, in_features, ctx.batch, T(1), dy, x, T(1),
+                worker_gemm<T>(transpose::yes, transpose::no, Out, in_features, ctx.batch, T(1), dy, x, T(1),
                         ctx.grad + weight_offset);
                 T* db = ctx.grad + bias_offset;
                 for (std::size_t n = 0; n < ctx.batch; ++n) {
@@ -70,7 +72,7 @@ struct dense {
                 }
             }
             if (dx) {  // beta = 0 overwrites dx without reading it (ctx.assign_dx)
-                gemm<T>(transpose::no, transpose::no, ctx.batch, in_features, Out, T(1), dy, ctx.params + weight_offset,
+                worker_gemm<T>(transpose::no, transpose::no, ctx.batch, in_features, Out, T(1), dy, ctx.params + weight_offset,
                         ctx.assign_dx ? T(0) : T(1), dx);
             }
         }
@@ -80,13 +82,13 @@ struct dense {
             if (ctx.param_tangent) {
                 const T* b_dot = ctx.param_tangent + bias_offset;
                 for (std::size_t n = 0; n < ctx.batch; ++n) std::copy_n(b_dot, Out, y_dot + n * Out);
-                gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x,
+                worker_gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x,
                         ctx.param_tangent + weight_offset, T(1), y_dot);
             } else {
                 std::fill_n(y_dot, count, T(0));
             }
             if (x_dot) {
-                gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x_dot,
+                worker_gemm<T>(transpose::no, transpose::yes, ctx.batch, Out, in_features, T(1), x_dot,
                         ctx.params + weight_offset, T(1), y_dot);
             }
         }

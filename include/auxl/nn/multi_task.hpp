@@ -65,6 +65,11 @@ public:
     static constexpr std::size_t parameter_count =
         trunk_parameter_count + (std::size_t{0} + ... + Heads::template block_type<T, feature_shape>::parameter_count);
 
+    /// Whether the trunk or a head runs on auxl's workers (a convolution); then every pass keeps
+    /// OpenBLAS's pool idle (core/worker_gemm.hpp), and so does a trainer's step.
+    static constexpr bool runs_on_workers =
+        trunk_type::runs_on_workers || (Heads::template block_type<T, feature_shape>::runs_on_workers || ...);
+
     explicit basic_multi_task(std::size_t max_batch = 256) : params_(parameter_count) {
         trunk_.describe(layout_, "trunk", 0);
         for_each_head([&](auto k, auto& h) { h.describe(layout_, "head" + std::to_string(k()), head_offsets[k]); });
@@ -92,6 +97,7 @@ public:
     /// Trunk then every head on x (batch x input_size, row-major; referenced until the next forward).
     void forward(const T* x, std::size_t batch, const pass_options& options = {}) {
         detail::check_finite(x, batch, input_size, "auxl::nn::multi_task::forward", "input");
+        const products_on_workers_scope scope(runs_on_workers);
         const T* z = trunk_.forward(params_.data(), x, batch, options);
         for_each_head([&](auto k, auto& h) {
             outputs_[k] = h.forward(params_.data() + head_offsets[k], z, batch, options);
@@ -139,6 +145,7 @@ public:
     void tangent(const arena<T>* param_tangent, const T* x_dot = nullptr) {
         if (param_tangent) check_arena_size(*param_tangent, parameter_count, "tangent arena");
         const T* pt = param_tangent ? param_tangent->data() : nullptr;
+        const products_on_workers_scope scope(runs_on_workers);
         const T* z_dot = trunk_.tangent(params_.data(), pt, x_dot);
         for_each_head([&](auto k, auto& h) {
             output_tangents_[k] = h.tangent(params_.data() + head_offsets[k], pt ? pt + head_offsets[k] : nullptr, z_dot);
@@ -172,6 +179,7 @@ private:
 
     void backward_impl(const std::array<const T*, task_count>& dy, T* grad, T* dx) {
         const std::size_t batch = trunk_.batch();
+        const products_on_workers_scope scope(runs_on_workers);
         std::fill_n(feature_grad_.data(), batch * feature_size, T(0));
         bool any = false;
         for_each_head([&](auto k, auto& h) {

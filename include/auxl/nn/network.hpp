@@ -37,6 +37,8 @@ public:
     static constexpr std::size_t input_size = input_shape::size;
     static constexpr std::size_t output_size = output_shape::size;
     static constexpr std::size_t parameter_count = block_type::parameter_count;
+    /// Whether a layer runs on auxl's workers (a convolution): see core/worker_gemm.hpp.
+    static constexpr bool runs_on_workers = block_type::runs_on_workers;
 
     explicit basic_network(std::size_t max_batch = 256) : params_(parameter_count) {
         block_.describe(layout_, "net", 0);

@@ -41,6 +41,7 @@
 #include "auxl/core/error.hpp"
 #include "auxl/core/finite.hpp"
 #include "auxl/core/rng.hpp"
+#include "auxl/core/worker_gemm.hpp"
 #include "auxl/data/batcher.hpp"
 #include "auxl/data/dataset.hpp"
 #include "auxl/data/hierarchy.hpp"
@@ -143,6 +144,13 @@ public:
     static constexpr std::size_t task_count = Model::task_count;
     static constexpr std::size_t auxiliary_count = task_count - 1;
     static constexpr bool per_task_gradients = detail::rule_needs_task_gradients<Weighting>();
+    /// Whether the model runs layers on auxl's workers (a convolution).  Then step(), fit() and
+    /// evaluate() keep OpenBLAS's thread pool idle for everything they compute, the generator's
+    /// and rule's products included (core/worker_gemm.hpp).
+    static constexpr bool model_runs_on_workers = [] {
+        if constexpr (requires { Model::runs_on_workers; }) return bool(Model::runs_on_workers);
+        else return false;
+    }();
 
     static_assert(std::is_same_v<typename Optimizer::scalar_type, T>,
                   "auxl::trainer: the optimizer's scalar type differs from the model's (use optim::sgd<double> with a "
@@ -328,6 +336,7 @@ public:
 
     /// One training step on a gathered batch (at most options().batch_size rows).
     train::step_report step(const train::batch<T>& b) {
+        const products_on_workers_scope scope(model_runs_on_workers);
         if (b.size == 0 || b.size > options_.batch_size) {
             raise<shape_error>("auxl::trainer::step: batch of ", b.size, " rows; expected 1 to ", options_.batch_size);
         }
@@ -411,6 +420,7 @@ public:
     train::epoch_report fit(const data::dataset<T>& full_train_set, const fit_options& fit, Callbacks&&... callbacks) {
         static_assert((train::Callback<std::remove_cvref_t<Callbacks>> && ...),
                       "auxl::trainer::fit: a callback has none of on_fit_begin, on_step_end, on_epoch_end, on_fit_end");
+        const products_on_workers_scope scope(model_runs_on_workers);
         check_dataset(full_train_set, "training");
         const training_rows train_set = prepare_dev_set(full_train_set, fit.dev);
         if (fit.validation) check_dataset(*fit.validation, "validation");
@@ -480,6 +490,7 @@ public:
     /// Task 0 against the primary labels; auxiliary heads as wide as the hierarchy's fine classes
     /// against the human fine labels; other heads NaN.  Loss = plain cross-entropy.
     train::evaluation evaluate(const data::dataset<T>& d) {
+        const products_on_workers_scope scope(model_runs_on_workers);
         check_dataset(d, "evaluation");
         train::evaluation result;
         result.loss.assign(task_count, 0.0);
