@@ -11,6 +11,7 @@
 #include "auxl/core/parallel.hpp"
 #include "auxl/core/rng.hpp"
 #include "auxl/core/shape.hpp"
+#include "auxl/core/worker_gemm.hpp"
 
 #include "auxl/nn/conv2d.hpp"
 #include "auxl/nn/dense.hpp"
