@@ -31,6 +31,60 @@ namespace {
 
 constexpr double tolerance = 1e-6;
 
+/// backward_tangent (exact second-order pass) against a central difference of backward's
+/// results (parameter gradient, input gradient) as θ, x and dy move along p_dir, x_dir, dy_dir.
+template <class L>
+void check_backward_tangent(L& layer, const nn::layer_context<double>& ctx, std::vector<double>& params,
+                            std::vector<double>& x, std::vector<double>& y, const std::vector<double>& dy,
+                            const std::vector<double>& p_dir, const std::vector<double>& x_dir, rng& gen) {
+    static_assert(nn::has_backward_tangent<L>, "every built-in layer has the exact second-order pass");
+    const auto dy_dir = random_vector(dy.size(), gen);
+    const auto base_params = params;
+    const auto base_x = x;
+    std::vector<double> moved_dy = dy;
+    auto move = [&](double t) {
+        for (std::size_t i = 0; i < params.size(); ++i) params[i] = base_params[i] + t * p_dir[i];
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = base_x[i] + t * x_dir[i];
+        for (std::size_t i = 0; i < dy.size(); ++i) moved_dy[i] = dy[i] + t * dy_dir[i];
+    };
+    auto eval = [&] {  // (∂/∂θ, ∂/∂x) of ⟨dy, layer(θ, x)⟩ at the moved point
+        layer.forward(ctx, x.data(), y.data());
+        std::vector<double> grad(params.size(), 0.0), dx(x.size(), 0.0);
+        nn::layer_context<double> bctx = ctx;
+        bctx.grad = grad.data();
+        layer.backward(bctx, x.data(), y.data(), moved_dy.data(), dx.data());
+        grad.resize(L::parameter_count);
+        grad.insert(grad.end(), dx.begin(), dx.end());
+        return grad;
+    };
+    const auto numeric = numeric_directional(move, eval);
+
+    layer.forward(ctx, x.data(), y.data());
+    std::vector<double> y_dot(y.size());
+    nn::layer_context<double> tctx = ctx;
+    tctx.param_tangent = L::parameter_count > 0 ? p_dir.data() : nullptr;
+    layer.tangent(tctx, x.data(), x_dir.data(), y.data(), y_dot.data());
+    // It adds: start from non-zero values and subtract them.
+    std::vector<double> grad_dot(params.size(), 0.25), dx_dot(x.size(), -0.5);
+    tctx.grad = grad_dot.data();
+    layer.backward_tangent(tctx, x.data(), x_dir.data(), y.data(), y_dot.data(), dy.data(), dy_dir.data(), dx_dot.data());
+    std::vector<double> analytic(grad_dot.begin(), grad_dot.begin() + L::parameter_count);
+    for (auto& g : analytic) g -= 0.25;
+    for (double d : dx_dot) analytic.push_back(d + 0.5);
+    CHECK(relative_error(analytic, numeric) < tolerance);
+
+    // With no parameter or input direction it is backward applied to dy_dir.
+    layer.tangent(ctx, x.data(), nullptr, y.data(), y_dot.data());
+    std::vector<double> grad_a(params.size(), 0.0), dx_a(x.size(), 0.0), grad_b(params.size(), 0.0), dx_b(x.size(), 0.0);
+    nn::layer_context<double> zctx = ctx;
+    zctx.grad = grad_a.data();
+    layer.backward_tangent(zctx, x.data(), nullptr, y.data(), y_dot.data(), dy.data(), dy_dir.data(), dx_a.data());
+    zctx.grad = grad_b.data();
+    layer.backward(zctx, x.data(), y.data(), dy_dir.data(), dx_b.data());
+    CHECK(relative_error(grad_a, grad_b, 1e-30) < 1e-14);
+    CHECK(relative_error(dx_a, dx_b, 1e-30) < 1e-14);
+}
+
 /// Checks backward and tangent of Spec bound to input shape In.  The test function is
 /// f(θ, x) = ⟨r, layer(θ, x)⟩ for a fixed random r.
 template <class Spec, class In>
@@ -131,6 +185,8 @@ void check_layer(std::uint64_t seed, bool training = false) {
     tctx.param_tangent = nullptr;
     layer.tangent(tctx, x.data(), nullptr, y.data(), y_dot.data());
     for (double v : y_dot) CHECK(v == 0.0);
+
+    check_backward_tangent<L>(layer, ctx, params, x, y, r, p_dir, x_dir, gen);
 }
 
 }  // namespace

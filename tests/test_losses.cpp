@@ -90,6 +90,22 @@ TEST_CASE("cross-entropy gradients match finite differences for hard, soft, weig
                 variant < 2 ? ce.tangent(s.data(), sd.data(), B, C, loss::hard_targets{y.data()}, weights)
                             : ce.tangent(s.data(), sd.data(), B, C, loss::soft_targets<double>{t.data()}, weights, td.data());
             CHECK(analytic == doctest::Approx(numeric[0]).epsilon(1e-6));
+
+            // The gradient's own tangent along the logits (targets fixed): the upstream of an exact HVP.
+            auto gradient_at = [&] {
+                std::vector<double> out(B * C);
+                if (variant < 2) ce.value_and_gradient(s.data(), B, C, loss::hard_targets{y.data()}, weights, out.data(), scale);
+                else ce.value_and_gradient(s.data(), B, C, loss::soft_targets<double>{t.data()}, weights, out.data(), scale);
+                return out;
+            };
+            auto move_logits = [&](double h) {
+                for (std::size_t i = 0; i < s.size(); ++i) s[i] = s0[i] + h * sd[i];
+            };
+            const auto numeric_gd = numeric_directional(move_logits, gradient_at);
+            std::vector<double> gd(B * C, 99.0);  // overwritten
+            if (variant < 2) ce.gradient_tangent(s.data(), sd.data(), B, C, loss::hard_targets{y.data()}, weights, gd.data(), scale);
+            else ce.gradient_tangent(s.data(), sd.data(), B, C, loss::soft_targets<double>{t.data()}, weights, gd.data(), scale);
+            CHECK(relative_error(gd, numeric_gd) < tolerance);
         }
     }
 }

@@ -160,6 +160,129 @@ TEST_CASE("multi_task tangent matches finite differences of every head's output"
     CHECK(relative_error(analytic, numeric) < 1e-6);
 }
 
+namespace {
+/// ∇L(θ, x) of the fixture's two-task loss: parameter gradient, then input gradient.
+std::vector<double> full_gradient(fixture& f) {
+    auto [d0, d1] = f.head_gradients();
+    auto grad = f.model.make_arena();
+    std::vector<double> dx(f.x.size(), 0.0);
+    f.model.backward({d0.data(), d1.data()}, grad, dx.data());
+    std::vector<double> out(grad.begin(), grad.end());
+    out.insert(out.end(), dx.begin(), dx.end());
+    return out;
+}
+}  // namespace
+
+TEST_CASE("multi_task backward_tangent gives exact Hessian-vector products (parameters and input)") {
+    fixture f;
+    rng gen(18, "dir");
+    auto v = f.model.make_arena();
+    for (auto& e : v) e = gen.normal();
+    const auto x_dir = random_vector(f.x.size(), gen);
+    auto& params = f.model.parameters();
+    const auto base = params;
+    const auto x0 = f.x;
+    for (const bool move_input : {false, true}) {
+        CAPTURE(move_input);
+        auto move = [&](double h) {
+            for (std::size_t i = 0; i < params.size(); ++i) params[i] = base[i] + h * v[i];
+            if (move_input)
+                for (std::size_t i = 0; i < f.x.size(); ++i) f.x[i] = x0[i] + h * x_dir[i];
+        };
+        const auto numeric = numeric_directional(move, [&] { return full_gradient(f); });
+
+        // forward, tangent, backward, then the loss's gradient tangent and backward_tangent.
+        auto [d0, d1] = f.head_gradients();
+        f.model.tangent(&v, move_input ? x_dir.data() : nullptr);
+        std::vector<double> d0_dot(d0.size()), d1_dot(d1.size());
+        f.ce.gradient_tangent(f.model.output(0), f.model.output_tangent(0), fixture::batch, 3, loss::hard_targets{f.y0.data()},
+                              nullptr, d0_dot.data());
+        f.ce.gradient_tangent(f.model.output(1), f.model.output_tangent(1), fixture::batch, 4,
+                              loss::soft_targets<double>{f.t1.data()}, nullptr, d1_dot.data());
+        std::vector<double> dx(f.x.size(), 0.0);
+        f.model.backward_input({d0.data(), d1.data()}, dx.data());
+        auto hv = f.model.make_arena();
+        std::vector<double> dx_dot(f.x.size(), 0.0);
+        f.model.backward_tangent({d0.data(), d1.data()}, {d0_dot.data(), d1_dot.data()}, hv.span(), dx_dot.data());
+        std::vector<double> analytic(hv.begin(), hv.end());
+        analytic.insert(analytic.end(), dx_dot.begin(), dx_dot.end());
+        CHECK(relative_error(analytic, numeric) < 1e-6);
+    }
+
+    // Per task: the rows sum to the joint product.
+    auto [d0, d1] = f.head_gradients();
+    f.model.tangent(&v);
+    std::vector<double> d0_dot(d0.size()), d1_dot(d1.size());
+    f.ce.gradient_tangent(f.model.output(0), f.model.output_tangent(0), fixture::batch, 3, loss::hard_targets{f.y0.data()}, nullptr,
+                          d0_dot.data());
+    f.ce.gradient_tangent(f.model.output(1), f.model.output_tangent(1), fixture::batch, 4, loss::soft_targets<double>{f.t1.data()},
+                          nullptr, d1_dot.data());
+    auto joint = f.model.make_arena();
+    f.model.backward_input({d0.data(), d1.data()});
+    f.model.backward_tangent({d0.data(), d1.data()}, {d0_dot.data(), d1_dot.data()}, joint.span());
+    auto row0 = f.model.make_arena();
+    auto row1 = f.model.make_arena();
+    f.model.backward_input({d0.data(), nullptr});
+    f.model.backward_tangent_head(0, d0.data(), d0_dot.data(), row0.span());
+    f.model.backward_input({nullptr, d1.data()});
+    f.model.backward_tangent_head(1, d1.data(), d1_dot.data(), row1.span());
+    double worst = 0;
+    for (std::size_t i = 0; i < joint.size(); ++i) worst = std::max(worst, std::abs(joint[i] - row0[i] - row1[i]));
+    CHECK(worst < 1e-12);
+
+    // An input-gradient tangent needs a backward that computed the input gradient.
+    f.model.backward_input({d0.data(), d1.data()});
+    std::vector<double> dx_dot(f.x.size());
+    CHECK_THROWS_WITH_AS(f.model.backward_tangent({d0.data(), d1.data()}, {d0_dot.data(), d1_dot.data()}, joint.span(), dx_dot.data()),
+                         doctest::Contains("input gradient"), error);
+}
+
+TEST_CASE("single-chain network backward_tangent matches a finite difference of its gradient") {
+    using spec = nn::sequential<nn::input<2, 5, 5>, nn::conv2d<3, 3, 1, 1, nn::tanh, nn::max_pool2d<2>>, nn::flatten,
+                                nn::dense<6>, nn::relu, nn::dense<3>>;
+    nn::basic_network<double, spec> net(3);
+    rng gen(19, "init");
+    net.init(gen, nn::init_scheme::he_normal);
+    auto x = random_vector(3 * 50, gen);
+    const auto r = random_vector(3 * 3, gen);
+    auto v = net.make_arena();
+    for (auto& e : v) e = gen.normal();
+    const auto x_dir = random_vector(x.size(), gen);
+    auto& params = net.parameters();
+    const auto base = params;
+    const auto x0 = x;
+    // f = ⟨r, net(θ, x)⟩ + ½‖net(θ, x)‖²: the upstream gradient r + y moves with the output.
+    auto gradient = [&] {
+        const double* y = net.forward(x.data(), 3);
+        std::vector<double> dy(r);
+        for (std::size_t i = 0; i < dy.size(); ++i) dy[i] += y[i];
+        auto grad = net.make_arena();
+        std::vector<double> dx(x.size(), 0.0);
+        net.backward(dy.data(), grad, dx.data());
+        std::vector<double> out(grad.begin(), grad.end());
+        out.insert(out.end(), dx.begin(), dx.end());
+        return out;
+    };
+    auto move = [&](double h) {
+        for (std::size_t i = 0; i < params.size(); ++i) params[i] = base[i] + h * v[i];
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = x0[i] + h * x_dir[i];
+    };
+    const auto numeric = numeric_directional(move, gradient);
+    const double* y = net.forward(x.data(), 3);
+    std::vector<double> dy(r);
+    for (std::size_t i = 0; i < dy.size(); ++i) dy[i] += y[i];
+    const double* y_dot = net.tangent(&v, x_dir.data());
+    std::vector<double> dy_dot(y_dot, y_dot + dy.size());  // d(r + y) = ẏ
+    std::vector<double> dx(x.size(), 0.0);
+    net.backward_input(dy.data(), dx.data());
+    auto hv = net.make_arena();
+    std::vector<double> dx_dot(x.size(), 0.0);
+    net.backward_tangent(dy.data(), dy_dot.data(), &hv, dx_dot.data());
+    std::vector<double> analytic(hv.begin(), hv.end());
+    analytic.insert(analytic.end(), dx_dot.begin(), dx_dot.end());
+    CHECK(relative_error(analytic, numeric) < 1e-6);
+}
+
 TEST_CASE("a trunk with fused activations and pooling gives the bits of the same trunk with separate layers") {
     // The fused convolutions sit first (no input gradient asked; with its pooling) and in the middle
     // (the block asks it to write its input gradient); the block hands each one its own output.

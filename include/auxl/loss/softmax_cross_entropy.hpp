@@ -113,6 +113,43 @@ public:
         return static_cast<T>(batch ? total / double(batch) : 0.0);
     }
 
+    /// The tangent of value_and_gradient's dlogits along a logit direction s_dot, targets and
+    /// weights fixed: ġ = D_s(scale·∂L/∂s)·ṡ (batch x C, overwritten) — the upstream tangent of an
+    /// exact Hessian-vector product (nn::multi_task::backward_tangent).  With u = log p,
+    /// g_c = k(p_c R − r_c), r_c = t_c ρ(u_c), R = Σ r_c:  u̇_c = ṡ_c − ⟨p, ṡ⟩, ṗ_c = p_c u̇_c,
+    /// ṙ_c = t_c ρ'(u_c) u̇_c, ġ_c = k(ṗ_c R + p_c Ṙ − ṙ_c)  (γ = 0: ġ = k R (p ⊙ u̇)).
+    template <class Targets>
+    void gradient_tangent(const T* logits, const T* logits_dot, std::size_t batch, std::size_t classes, const Targets& targets,
+                          const T* weights, T* dlogits_dot, T scale = T(1)) const {
+        check_targets(targets, batch, classes);
+        const T inv_batch = batch ? T(1) / T(batch) : T(0);
+        for (std::size_t i = 0; i < batch; ++i) {
+            const T* s = logits + i * classes;
+            const T* sd = logits_dot + i * classes;
+            T* gd = dlogits_dot + i * classes;
+            const T lse = log_sum_exp(s, classes);
+            const T k = scale * (weights ? weights[i] : T(1)) * inv_batch;
+            T mean_dot = 0;
+            for (std::size_t c = 0; c < classes; ++c) mean_dot += std::exp(s[c] - lse) * sd[c];
+            T r_sum = 0, r_sum_dot = 0;
+            for (std::size_t c = 0; c < classes; ++c) {
+                const T t = target(targets, i, c, classes);
+                if (t == T(0)) continue;
+                const T logp = s[c] - lse;
+                r_sum += t * r_factor(logp);
+                r_sum_dot += t * r_factor_slope(logp) * (sd[c] - mean_dot);
+            }
+            for (std::size_t c = 0; c < classes; ++c) {
+                const T logp = s[c] - lse;
+                const T p = std::exp(logp);
+                const T u_dot = sd[c] - mean_dot;
+                const T t = target(targets, i, c, classes);
+                const T r_dot = t == T(0) ? T(0) : t * r_factor_slope(logp) * u_dot;
+                gd[c] = k * (p * u_dot * r_sum + p * r_sum_dot - r_dot);
+            }
+        }
+    }
+
     /// c_ic = ∂L/∂t_ic = −(w_i/B)(1 − p_ic)^γ log p_ic  (batch x C, overwritten).
     void target_coefficients(const T* logits, std::size_t batch, std::size_t classes, T* c,
                              const T* weights = nullptr) const {
@@ -172,6 +209,17 @@ private:
         const T p = std::exp(logp);
         const T second = q > T(0) ? gamma_ * std::pow(q, gamma_ - T(1)) * p * logp : T(0);
         return std::pow(q, gamma_) - second;
+    }
+
+    // ρ'(u) = dρ/du for ρ = r_factor, q = 1 − p:  −2γ p q^(γ−1) − γ p u q^(γ−1) + γ(γ−1) p² u q^(γ−2)
+    // (0 for plain cross-entropy; at p = 1 the terms are dropped, as in r_factor).
+    T r_factor_slope(T logp) const {
+        if (gamma_ == T(0)) return T(0);
+        const T q = -std::expm1(logp);
+        if (!(q > T(0))) return T(0);
+        const T p = std::exp(logp);
+        const T q1 = std::pow(q, gamma_ - T(1));
+        return -T(2) * gamma_ * p * q1 - gamma_ * p * logp * q1 + gamma_ * (gamma_ - T(1)) * p * p * logp * q1 / q;
     }
 
     static T target(const hard_targets& t, std::size_t i, std::size_t c, std::size_t) {

@@ -112,6 +112,7 @@ public:
             gradients_[i] = xt::xtensor<T, 2>::from_shape({max_batch, bound::output_shape::size});
         });
         for (auto& t : tangents_) t = xt::xtensor<T, 2>();
+        for (auto& t : gradient_tangents_) t = xt::xtensor<T, 2>();
     }
     std::size_t max_batch() const { return max_batch_; }
 
@@ -158,6 +159,7 @@ public:
     /// input-gradient GEMM.
     void backward(const T* params, T* grad, const T* dy, T* dx) {
         require_forward("backward");
+        backward_had_dx_ = dx != nullptr;
         const products_on_workers_scope scope(runs_on_workers);
         auto reversed = boost::hana::reverse(boost::hana::to_tuple(boost::hana::make_range(
             boost::hana::size_c<0>, boost::hana::size_c<layer_count>)));
@@ -197,20 +199,65 @@ public:
                 tangents_[i] = xt::xtensor<T, 2>::from_shape({max_batch_, bound::output_shape::size});
             });
         }
-        const T* current_dot = x_dot;
+        tangent_params_ = param_tangent;
+        tangent_input_ = x_dot;
         for_each_layer([&](auto i, auto& layer) {
             layer_context<T> ctx = context(options_);
             ctx.params = params + offsets[i];
             ctx.param_tangent = param_tangent ? param_tangent + offsets[i] : nullptr;
-            T* out = tangents_[i].data();
-            const T* in_dot = current_dot;
-            if constexpr (decltype(i)::value > 0) {
-                if (!x_dot && (!param_tangent || !parameters_up_to[decltype(i)::value - 1])) in_dot = nullptr;
-            }
-            layer.tangent(ctx, input_of(i), in_dot, activations_[i].data(), out);
-            current_dot = out;
+            layer.tangent(ctx, input_of(i), input_tangent_of(i), activations_[i].data(), tangents_[i].data());
         });
-        return current_dot;
+        return tangents_[layer_count - 1].data();
+    }
+
+    /// Whether every layer provides backward_tangent (nn/context.hpp).
+    static constexpr bool has_backward_tangent = (nn::has_backward_tangent<L> && ...);
+
+    /// The tangent of backward (forward-over-reverse: exact Hessian-vector products without
+    /// finite differences).  Follows a forward, a tangent(params, param_tangent, x_dot) and a
+    /// backward(params, ·, dy, ·) at one point; the parameter and input directions are the tangent
+    /// pass's (their buffers must still hold them).  dy is that backward's upstream gradient and
+    /// dy_dot its tangent.  Adds d/dε ∂L/∂params into grad_dot (block-relative; null skips it)
+    /// and d/dε ∂L/∂x into dx_dot (null skips it; then backward may have skipped dx too).
+    void backward_tangent(const T* params, T* grad_dot, const T* dy, const T* dy_dot, T* dx_dot) {
+        static_assert(has_backward_tangent,
+                      "auxl::nn: a layer of this network has no backward_tangent (nn/context.hpp), which exact "
+                      "Hessian-vector products need; use the central-difference products instead");
+        require_forward("backward_tangent");
+        if (tangents_[0].size() == 0) raise<error>("auxl::nn: backward_tangent called before any tangent pass");
+        if (dx_dot && !backward_had_dx_)
+            raise<error>("auxl::nn: backward_tangent asked for an input-gradient tangent, but the last backward "
+                         "computed no input gradient (its dx was null)");
+        const products_on_workers_scope scope(runs_on_workers);
+        if (gradient_tangents_[0].size() == 0) {
+            for_each_layer([&](auto i, auto&) {
+                gradient_tangents_[i] = xt::xtensor<T, 2>::from_shape({max_batch_, layer_output_size<decltype(i)::value>()});
+            });
+        }
+        auto reversed = boost::hana::reverse(boost::hana::to_tuple(boost::hana::make_range(
+            boost::hana::size_c<0>, boost::hana::size_c<layer_count>)));
+        boost::hana::for_each(reversed, [&](auto i) {
+            constexpr std::size_t index = decltype(i)::value;
+            if (!dx_dot && !parameters_up_to[index]) return;
+            auto& layer = boost::hana::at(layers_, i);
+            layer_context<T> ctx = context(options_);
+            ctx.params = params + offsets[i];
+            ctx.grad = grad_dot ? grad_dot + offsets[i] : nullptr;
+            ctx.param_tangent = tangent_params_ ? tangent_params_ + offsets[i] : nullptr;
+            const bool last = index == layer_count - 1;
+            const T* layer_dy = last ? dy : gradients_[index].data();
+            const T* layer_dy_dot = last ? dy_dot : gradient_tangents_[index].data();
+            T* layer_dx_dot = dx_dot;
+            if constexpr (index > 0) {
+                layer_dx_dot = nullptr;
+                if (dx_dot || parameters_up_to[index - 1]) {
+                    layer_dx_dot = gradient_tangents_[index - 1].data();
+                    std::fill_n(layer_dx_dot, batch_ * layer_output_size<index - 1>(), T(0));
+                }
+            }
+            layer.backward_tangent(ctx, input_of(i), input_tangent_of(i), activations_[i].data(), tangents_[i].data(),
+                                   layer_dy, layer_dy_dot, layer_dx_dot);
+        });
     }
 
     std::size_t batch() const { return batch_; }
@@ -250,6 +297,18 @@ private:
         }
     }
 
+    // The input tangent layer i saw in the last tangent pass; null where it is known to be zero (no
+    // input tangent, and no parameter tangent below layer i), so the layer skips a product with zero.
+    template <class I>
+    const T* input_tangent_of(I) const {
+        if constexpr (I::value == 0) {
+            return tangent_input_;
+        } else {
+            if (!tangent_input_ && (!tangent_params_ || !parameters_up_to[I::value - 1])) return nullptr;
+            return tangents_[I::value - 1].data();
+        }
+    }
+
     template <std::size_t Index>
     static constexpr std::size_t layer_output_size() {
         return std::tuple_element_t<Index, std::tuple<L...>>::output_shape::size;
@@ -272,6 +331,10 @@ private:
     std::array<xt::xtensor<T, 2>, layer_count> activations_;
     std::array<xt::xtensor<T, 2>, layer_count> gradients_;  // dL/d(output of layer i), i < last
     std::array<xt::xtensor<T, 2>, layer_count> tangents_;
+    std::array<xt::xtensor<T, 2>, layer_count> gradient_tangents_;  // tangent of gradients_ (backward_tangent)
+    const T* tangent_params_ = nullptr;  // the last tangent pass's directions (backward_tangent reuses them)
+    const T* tangent_input_ = nullptr;
+    bool backward_had_dx_ = false;
     const T* input_ = nullptr;
     std::size_t batch_ = 0;
     std::size_t max_batch_ = 0;

@@ -25,7 +25,18 @@
 //                                        workers (core/worker_gemm.hpp).
 //   tangent(ctx, x, x_dot, y, y_dot)     y_dot = Jx x_dot + Jp ctx.param_tangent (writes y_dot;
 //                                        x_dot or param_tangent may be null for "zero")
-// backward and tangent must follow a forward on the same input (they read its cached state).
+//   backward_tangent(ctx, x, x_dot, y, y_dot, dy, dy_dot, dx_dot)   (optional; needed for exact
+//                                        Hessian-vector products, meta/exact_hvp.hpp) the tangent
+//                                        of backward: how its results move when the parameters move
+//                                        along ctx.param_tangent (null = zero), the input along x_dot
+//                                        (null = zero; y_dot is the matching output tangent of
+//                                        tangent()) and the upstream gradient dy along dy_dot.
+//                                        Adds into ctx.grad (the parameter gradient's tangent; null
+//                                        skips it) and into dx_dot (null skips it); never assigns.
+//                                        Activation patterns (ReLU signs, pooling maxima, dropout
+//                                        masks) stay those of the forward pass, as in autodiff.
+// backward and tangent must follow a forward on the same input (they read its cached state);
+// backward_tangent follows a forward, a tangent and a backward (with this dy) at one point.
 #pragma once
 
 #include <concepts>
@@ -65,6 +76,12 @@ inline constexpr bool layer_runs_on_workers = [] {
     if constexpr (requires { L::runs_on_workers; }) return bool(L::runs_on_workers);
     else return false;
 }();
+
+/// Whether layer L provides backward_tangent (the exact second-order pass).
+template <class L>
+inline constexpr bool has_backward_tangent =
+    requires(L& layer, const layer_context<typename L::scalar_type>& ctx, const typename L::scalar_type* x,
+             typename L::scalar_type* y) { layer.backward_tangent(ctx, x, x, x, x, x, x, y); };
 
 /// The contract every bound layer satisfies (checked when a network is assembled).
 template <class L>

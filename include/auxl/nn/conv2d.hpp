@@ -11,9 +11,13 @@
 //   forward   y_n  = W cols_n + b 1ᵀ
 //   backward  dW  += dy_n cols_nᵀ,  db += rowsum(dy_n),  dx_n += col2im(Wᵀ dy_n)
 //   tangent   ẏ_n  = W im2col(ẋ_n) + Ẇ cols_n + ḃ 1ᵀ
+//   backward_tangent (the tangent of backward, for exact Hessian-vector products)
+//             dẆ += ḋy_n cols_nᵀ + dy_n im2col(ẋ_n)ᵀ,  dḃ += rowsum(ḋy_n),
+//             ḋx_n += col2im(Wᵀ ḋy_n + Ẇᵀ dy_n)
 // With an activation f: y_n = f(z_n) for the z_n above; backward first forms dz_n = dy_n ⊙ f'(z_n)
-// in a one-sample buffer (f' from y_n), and tangent multiplies ż_n by f'(z_n).  With a pooling,
-// z_n and f(z_n) live in a one-sample buffer, y_n = pool(f(z_n)) with one index per pooled value
+// in a one-sample buffer (f' from y_n), and tangent multiplies ż_n by f'(z_n).  backward_tangent forms ḋz_n
+// = ḋy_n ⊙ f'(z_n) + dy_n ⊙ f''(z_n) ż_n from the output tangent (nn/fused_activation.hpp).  With a
+// pooling, z_n and f(z_n) live in a one-sample buffer, y_n = pool(f(z_n)) with one index per pooled value
 // kept for the whole batch, and backward and tangent route through those indices.
 // Workspace: two (C·K·K) x (H'·W') buffers per worker (and, with stride 1 and padding, two
 // zero-bordered copies of one sample); im2col is recomputed in backward rather than stored for
@@ -142,6 +146,54 @@ struct conv2d {
                     for (std::size_t i = 0; i < parameter_count; ++i) ctx.grad[i] += workers_[t].grad[i];
         }
 
+        void backward_tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, [[maybe_unused]] const T* y,
+                              [[maybe_unused]] const T* y_dot, const T* dy, const T* dy_dot, T* dx_dot) {
+            const T* w = ctx.params + weight_offset;
+            const T* w_dot = ctx.param_tangent ? ctx.param_tangent + weight_offset : nullptr;
+            const std::size_t count = workers(ctx.batch);
+            workspace(count);
+            if (ctx.grad && count > 1)
+                for (std::size_t t = 0; t < count; ++t) std::fill(workers_[t].grad.begin(), workers_[t].grad.end(), T(0));
+            for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
+                const std::size_t at = n * output_shape::size;
+                const T* dzn = dy + at;         // this sample's dL/dz
+                const T* dzn_dot = dy_dot + at;  // and its tangent
+                if constexpr (pooling::active) {
+                    pooling::input_gradient(dy + at, y + at, argmax_.data() + at, wk.output_grad.data());
+                    pooling::input_gradient_tangent(dy + at, dy_dot + at, y + at, y_dot + at, argmax_.data() + at,
+                                                    wk.output_grad_dot.data());
+                    dzn = wk.output_grad.data();
+                    dzn_dot = wk.output_grad_dot.data();
+                } else if constexpr (act::active) {
+                    act::input_gradient(dy + at, y + at, wk.output_grad.data(), conv_size);
+                    act::input_gradient_tangent(dy + at, dy_dot + at, y + at, y_dot + at, wk.output_grad_dot.data(), conv_size);
+                    dzn = wk.output_grad.data();
+                    dzn_dot = wk.output_grad_dot.data();
+                }
+                if (ctx.grad) {
+                    T* g = count > 1 ? wk.grad.data() : ctx.grad;
+                    im2col(x + n * In::size, wk);
+                    gemm<T>(transpose::no, transpose::yes, OutC, patch, pixels, T(1), dzn_dot, wk.cols.data(), T(1),
+                            g + weight_offset);
+                    add_channel_sums(dzn_dot, g + bias_offset);
+                    if (x_dot) {
+                        im2col(x_dot + n * In::size, wk);
+                        gemm<T>(transpose::no, transpose::yes, OutC, patch, pixels, T(1), dzn, wk.cols.data(), T(1),
+                                g + weight_offset);
+                    }
+                }
+                if (dx_dot) {
+                    gemm<T>(transpose::yes, transpose::no, patch, pixels, OutC, T(1), w, dzn_dot, T(0), wk.cols_grad.data());
+                    if (w_dot)
+                        gemm<T>(transpose::yes, transpose::no, patch, pixels, OutC, T(1), w_dot, dzn, T(1), wk.cols_grad.data());
+                    col2im_add(wk, dx_dot + n * In::size, false);
+                }
+            });
+            if (ctx.grad && count > 1)
+                for (std::size_t t = 0; t < count; ++t)
+                    for (std::size_t i = 0; i < parameter_count; ++i) ctx.grad[i] += workers_[t].grad[i];
+        }
+
         void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, [[maybe_unused]] const T* y, T* y_dot) {
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 T* yn = pooling::active ? wk.conv_out.data() : y_dot + n * output_shape::size;  // ż_n
@@ -173,6 +225,7 @@ struct conv2d {
             std::vector<T> padded, padded_grad;  // stride 1 with padding: one zero-bordered sample
             std::vector<T> grad;             // this worker's weight and bias gradient (several workers only)
             std::vector<T> output_grad;      // a fused activation or pooling: one sample's dL/dz
+            std::vector<T> output_grad_dot;  // and its tangent (backward_tangent)
             std::vector<T> conv_out;         // a fused pooling: one sample's z (then f(z)), or ż
         };
 
@@ -366,7 +419,10 @@ struct conv2d {
                     wk.padded.assign(padded_size, T(0));
                     wk.padded_grad.assign(padded_size, T(0));
                 }
-                if constexpr (act::active || pooling::active) wk.output_grad.assign(conv_size, T(0));
+                if constexpr (act::active || pooling::active) {
+                    wk.output_grad.assign(conv_size, T(0));
+                    wk.output_grad_dot.assign(conv_size, T(0));
+                }
                 if constexpr (pooling::active) wk.conv_out.assign(conv_size, T(0));
                 workers_.push_back(std::move(wk));
             }

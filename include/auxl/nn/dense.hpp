@@ -6,6 +6,8 @@
 //   forward   y  = x Wᵀ + 1 bᵀ                      (N x In)(In x Out)
 //   backward  dW += dyᵀ x,  db += colsum(dy),  dx += dy W
 //   tangent   ẏ  = ẋ Wᵀ + x Ẇᵀ + 1 ḃᵀ
+//   backward_tangent (the tangent of backward, for exact Hessian-vector products)
+//             dẆ += ḋyᵀ x + dyᵀ ẋ,  dḃ += colsum(ḋy),  ḋx += ḋy W + dy Ẇ
 // Cost per call: 2·N·In·Out flops forward, twice that backward.  No allocation.  Products go
 // through worker_gemm(): in a network with convolutions they run on auxl's workers
 // (core/worker_gemm.hpp), elsewhere they are plain gemm().
@@ -74,6 +76,25 @@ struct dense {
             if (dx) {  // beta = 0 overwrites dx without reading it (ctx.assign_dx)
                 worker_gemm<T>(transpose::no, transpose::no, ctx.batch, in_features, Out, T(1), dy, ctx.params + weight_offset,
                         ctx.assign_dx ? T(0) : T(1), dx);
+            }
+        }
+
+        void backward_tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T* /*y*/, const T* /*y_dot*/,
+                              const T* dy, const T* dy_dot, T* dx_dot) const {
+            if (ctx.grad) {
+                T* gw = ctx.grad + weight_offset;
+                worker_gemm<T>(transpose::yes, transpose::no, Out, in_features, ctx.batch, T(1), dy_dot, x, T(1), gw);
+                if (x_dot) worker_gemm<T>(transpose::yes, transpose::no, Out, in_features, ctx.batch, T(1), dy, x_dot, T(1), gw);
+                T* db = ctx.grad + bias_offset;
+                for (std::size_t n = 0; n < ctx.batch; ++n)
+                    for (std::size_t o = 0; o < Out; ++o) db[o] += dy_dot[n * Out + o];
+            }
+            if (dx_dot) {
+                worker_gemm<T>(transpose::no, transpose::no, ctx.batch, in_features, Out, T(1), dy_dot, ctx.params + weight_offset,
+                               T(1), dx_dot);
+                if (ctx.param_tangent)
+                    worker_gemm<T>(transpose::no, transpose::no, ctx.batch, in_features, Out, T(1), dy,
+                                   ctx.param_tangent + weight_offset, T(1), dx_dot);
             }
         }
 

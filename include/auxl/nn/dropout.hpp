@@ -65,6 +65,13 @@ struct dropout {
             }
         }
 
+        /// Linear in dy with the forward's pattern fixed: the tangent of backward is backward of ḋy.
+        void backward_tangent(const layer_context<T>& ctx, const T* x, const T*, const T* y, const T*, const T*,
+                              const T* dy_dot, T* dx_dot) const {
+            layer_context<T> adding = ctx;
+            adding.assign_dx = false;
+            backward(adding, x, y, dy_dot, dx_dot);
+        }
         void tangent(const layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
             const std::size_t count = ctx.batch * In::size;
             if (!x_dot) {

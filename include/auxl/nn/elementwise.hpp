@@ -5,7 +5,12 @@
 //   static const char* name();
 //   static T value(T x);
 //   static T slope(T x, T y);     // f'(x), given y = f(x) (tanh and sigmoid use y)
-// backward: dx += dy ⊙ f'(x) (or dx = …, ctx.assign_dx);  tangent: ẏ = f'(x) ⊙ ẋ.  No parameters, no allocation.
+//   static T curvature_ratio(T y) // f''(x) / f'(x) from y (tanh −2y, sigmoid 1 − 2y); or, for a
+//                                 // piecewise linear f, static constexpr bool piecewise_linear = true
+// backward: dx += dy ⊙ f'(x) (or dx = …, ctx.assign_dx);  tangent: ẏ = f'(x) ⊙ ẋ;
+// backward_tangent: ḋx += ḋy ⊙ f'(x) + dy ⊙ f''(x) ẋ = ḋy ⊙ f'(x) + dy ⊙ (f''/f')(x) ẏ (ẏ = f'ẋ from
+// tangent(), so the curvature term needs no ẋ and also serves activations fused into a
+// convolution, which keep only ẏ).  No parameters, no allocation.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +18,7 @@
 #include <vector>
 
 #include "auxl/nn/context.hpp"
+#include "auxl/nn/fused_activation.hpp"  // piecewise_linear_activation
 
 namespace auxl::nn::detail {
 
@@ -42,6 +48,17 @@ public:
             for (std::size_t i = 0; i < count; ++i) dx[i] = dy[i] * F::template slope<T>(x[i], y[i]);
         } else {
             for (std::size_t i = 0; i < count; ++i) dx[i] += dy[i] * F::template slope<T>(x[i], y[i]);
+        }
+    }
+
+    void backward_tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T* y, const T* y_dot, const T* dy,
+                          const T* dy_dot, T* dx_dot) const {
+        if (!dx_dot) return;
+        const std::size_t count = ctx.batch * In::size;
+        for (std::size_t i = 0; i < count; ++i) dx_dot[i] += dy_dot[i] * F::template slope<T>(x[i], y[i]);
+        if constexpr (!piecewise_linear_activation<F>) {
+            if (x_dot)
+                for (std::size_t i = 0; i < count; ++i) dx_dot[i] += dy[i] * F::template curvature_ratio<T>(y[i]) * y_dot[i];
         }
     }
 

@@ -34,6 +34,13 @@ struct flatten {
             if (ctx.assign_dx) std::copy_n(dy, ctx.batch * In::size, dx);
             else for (std::size_t i = 0; i < ctx.batch * In::size; ++i) dx[i] += dy[i];
         }
+        /// Linear in dy with the forward's pattern fixed: the tangent of backward is backward of ḋy.
+        void backward_tangent(const layer_context<T>& ctx, const T* x, const T*, const T* y, const T*, const T*,
+                              const T* dy_dot, T* dx_dot) const {
+            layer_context<T> adding = ctx;
+            adding.assign_dx = false;
+            backward(adding, x, y, dy_dot, dx_dot);
+        }
         void tangent(const layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
             if (x_dot) {
                 std::copy_n(x_dot, ctx.batch * In::size, y_dot);

@@ -28,6 +28,13 @@ concept output_slope_activation = requires(T v) {
 
 namespace detail {
 
+/// Whether activation F is piecewise linear (f'' = 0 almost everywhere: relu, leaky_relu).
+template <class F>
+inline constexpr bool piecewise_linear_activation = [] {
+    if constexpr (requires { F::piecewise_linear; }) return bool(F::piecewise_linear);
+    else return false;
+}();
+
 /// What a layer with a fused activation F does at each pass; F = no_activation does nothing.
 template <class F>
 struct fused_activation {
@@ -44,6 +51,15 @@ struct fused_activation {
     template <class T>
     static void input_gradient(const T* dy, const T* y, T* dz, std::size_t count) {
         for (std::size_t i = 0; i < count; ++i) dz[i] = dy[i] * F::template output_slope<T>(y[i]);
+    }
+
+    /// The tangent of input_gradient: ḋz = ḋy ⊙ f'(z) + dy ⊙ (f''/f')(z) ⊙ ẏ, with ẏ = f'(z) ż the
+    /// output tangent (elementwise.hpp).  Overwrites dz_dot.
+    template <class T>
+    static void input_gradient_tangent(const T* dy, const T* dy_dot, const T* y, const T* y_dot, T* dz_dot, std::size_t count) {
+        for (std::size_t i = 0; i < count; ++i) dz_dot[i] = dy_dot[i] * F::template output_slope<T>(y[i]);
+        if constexpr (!piecewise_linear_activation<F>)
+            for (std::size_t i = 0; i < count; ++i) dz_dot[i] += dy[i] * F::template curvature_ratio<T>(y[i]) * y_dot[i];
     }
 
     /// ẏ = ż ⊙ f'(z) in place (the separate layer's tangent, same order).

@@ -57,6 +57,22 @@ struct fused_pool<max_pool2d<K, S>, T, ConvShape, Activation> {
         }
     }
 
+    /// The tangent of input_gradient for one sample: at each window's maximum
+    /// ḋz = ḋy·f'(z) + dy·(f''/f')(z)·ẏ (nn/fused_activation.hpp), zero elsewhere.
+    static void input_gradient_tangent(const T* dy, const T* dy_dot, const T* y, const T* y_dot, const std::uint32_t* argmax,
+                                       T* dz_dot) {
+        std::fill_n(dz_dot, ConvShape::size, T(0));
+        for (std::size_t o = 0; o < size; ++o) {
+            T g = dy_dot[o];
+            if constexpr (act::active) {
+                g = g * Activation::template output_slope<T>(y[o]);
+                if constexpr (!piecewise_linear_activation<Activation>)
+                    g += dy[o] * Activation::template curvature_ratio<T>(y[o]) * y_dot[o];
+            }
+            dz_dot[argmax[o]] = g;
+        }
+    }
+
     /// ẏ = ż·f'(z) at each window's maximum, for one sample.
     static void tangent(const T* z_dot, const T* y, const std::uint32_t* argmax, T* y_dot) {
         for (std::size_t o = 0; o < size; ++o) {

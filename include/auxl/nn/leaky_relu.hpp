@@ -22,6 +22,8 @@ struct leaky_relu {
     template <class T>
     static T output_slope(T y) { return y > T(0) ? T(1) : negative_slope<T>; }  // slope ≥ 0: y > 0 exactly when x > 0
 
+    static constexpr bool piecewise_linear = true;  // f'' = 0: no curvature term in second-order passes
+
     template <class T, class In>
     using layer = detail::elementwise_layer<T, In, leaky_relu>;
 };

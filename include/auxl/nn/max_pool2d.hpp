@@ -82,6 +82,13 @@ struct max_pool2d {
             for (std::size_t o = 0; o < count; ++o) dx[argmax_[o]] += dy[o];
         }
 
+        /// Linear in dy with the forward's pattern fixed: the tangent of backward is backward of ḋy.
+        void backward_tangent(const layer_context<T>& ctx, const T* x, const T*, const T* y, const T*, const T*,
+                              const T* dy_dot, T* dx_dot) const {
+            layer_context<T> adding = ctx;
+            adding.assign_dx = false;
+            backward(adding, x, y, dy_dot, dx_dot);
+        }
         void tangent(const layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
             const std::size_t count = ctx.batch * output_shape::size;
             if (!x_dot) {

@@ -140,6 +140,11 @@ public:
         backward(only, grad, dx);
     }
 
+    /// Backward without a parameter gradient: only the upstream gradients between layers (which
+    /// backward_tangent reads) and, if dx is given, the input gradient.  Cheaper than backward when
+    /// only second-order products are wanted (no weight-gradient products).
+    void backward_input(const std::array<const T*, task_count>& dy, T* dx = nullptr) { backward_impl(dy, nullptr, dx); }
+
     /// JVP at the last forward.  param_tangent (or null) is an arena-shaped direction, x_dot (or
     /// null) an input direction.  Afterwards output_tangent(k) holds each head's output tangent.
     void tangent(const arena<T>* param_tangent, const T* x_dot = nullptr) {
@@ -152,6 +157,48 @@ public:
         });
     }
     const T* output_tangent(std::size_t k) const { return output_tangents_.at(k); }
+
+    /// Whether every layer of the trunk and heads has the exact second-order pass (block.hpp).
+    static constexpr bool has_backward_tangent =
+        trunk_type::has_backward_tangent && (Heads::template block_type<T, feature_shape>::has_backward_tangent && ...);
+
+    /// The tangent of backward (forward-over-reverse; exact Hessian-vector products without finite
+    /// differences).  Call after forward, tangent(param_tangent, x_dot) and backward(dy, …) at one
+    /// point, with the same dy (null = task not in that backward) and dy_dot[k], the tangent of
+    /// dy[k] (typically the loss's gradient_tangent of head k's output tangent).  Adds the
+    /// parameter gradient's tangent into grad_dot and, if dx_dot is given, the input gradient's
+    /// tangent (the backward must have computed dx).  param_tangent and x_dot must still hold the
+    /// tangent pass's values.  H v for a task's loss: tangent(&v), backward_head(k, dy, ·),
+    /// backward_tangent_head(k, dy, dy_dot, Hv) with dy_dot = ∂(∇_out L)/∂out · output_tangent(k).
+    void backward_tangent(const std::array<const T*, task_count>& dy, const std::array<const T*, task_count>& dy_dot,
+                          std::span<T> grad_dot, T* dx_dot = nullptr) {
+        if (grad_dot.size() != parameter_count) {
+            raise<shape_error>("auxl::nn::multi_task: gradient tangent span has ", grad_dot.size(), " elements, the arena has ",
+                               parameter_count);
+        }
+        const std::size_t batch = trunk_.batch();
+        const products_on_workers_scope scope(runs_on_workers);
+        if (feature_grad_dot_.size() != feature_grad_.size()) feature_grad_dot_ = xt::xtensor<T, 2>::from_shape(feature_grad_.shape());
+        std::fill_n(feature_grad_dot_.data(), batch * feature_size, T(0));
+        bool any = false;
+        for_each_head([&](auto k, auto& h) {
+            if (!dy[k]) return;
+            if (!dy_dot[k]) raise<value_error>("auxl::nn::multi_task::backward_tangent: head ", k(), " has dy but no dy_dot");
+            any = true;
+            h.backward_tangent(params_.data() + head_offsets[k], grad_dot.data() + head_offsets[k], dy[k], dy_dot[k],
+                               feature_grad_dot_.data());
+        });
+        if (any) trunk_.backward_tangent(params_.data(), grad_dot.data(), feature_grad_.data(), feature_grad_dot_.data(), dx_dot);
+    }
+
+    /// Task k alone: the tangent of backward_head(k, dy, ·).
+    void backward_tangent_head(std::size_t k, const T* dy, const T* dy_dot, std::span<T> grad_dot, T* dx_dot = nullptr) {
+        if (k >= task_count) raise<shape_error>("auxl::nn::multi_task: task ", k, " requested, the model has ", task_count);
+        std::array<const T*, task_count> only{}, only_dot{};
+        only[k] = dy;
+        only_dot[k] = dy_dot;
+        backward_tangent(only, only_dot, grad_dot, dx_dot);
+    }
 
     /// Takes the dropout masks of another model's last forward (see block::copy_masks_from).
     void copy_masks_from(const basic_multi_task& other) {
@@ -195,7 +242,8 @@ private:
     arena_layout layout_;
     trunk_type trunk_;
     heads_tuple heads_;
-    xt::xtensor<T, 2> feature_grad_;
+    xt::xtensor<T, 2> feature_grad_;      // dL/d(features) of the last backward (backward_tangent reads it)
+    xt::xtensor<T, 2> feature_grad_dot_;  // its tangent (sized at the first backward_tangent)
     std::array<const T*, task_count> outputs_{};
     std::array<const T*, task_count> output_tangents_{};
 };

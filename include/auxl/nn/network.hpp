@@ -86,6 +86,16 @@ public:
         return block_.tangent(params_.data(), param_tangent ? param_tangent->data() : nullptr, x_dot);
     }
 
+    /// The tangent of backward (exact Hessian-vector products, block.hpp): after a forward, a
+    /// tangent(param_tangent, x_dot) and a backward(dy, …) at one point, adds how the parameter
+    /// gradient moves along those directions (with dy moving along dy_dot) into grad_dot (null
+    /// skips it) and how the input gradient moves into dx_dot (null skips it; the backward must
+    /// then have computed dx).  param_tangent and x_dot must still hold the tangent pass's values.
+    void backward_tangent(const T* dy, const T* dy_dot, arena<T>* grad_dot, T* dx_dot = nullptr) {
+        if (grad_dot) check_arena_size(*grad_dot, parameter_count, "gradient tangent arena");
+        block_.backward_tangent(params_.data(), grad_dot ? grad_dot->data() : nullptr, dy, dy_dot, dx_dot);
+    }
+
     const T* output() const { return block_.output(); }
     std::size_t batch() const { return block_.batch(); }
 

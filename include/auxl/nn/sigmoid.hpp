@@ -21,6 +21,9 @@ struct sigmoid {
     template <class T>
     static T output_slope(T y) { return y * (T(1) - y); }
 
+    template <class T>
+    static T curvature_ratio(T y) { return T(1) - T(2) * y; }  // f''/f' = 1 − 2σ(x)
+
     template <class T, class In>
     using layer = detail::elementwise_layer<T, In, sigmoid>;
 };

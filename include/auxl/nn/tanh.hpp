@@ -16,6 +16,9 @@ struct tanh {
     template <class T>
     static T output_slope(T y) { return T(1) - y * y; }
 
+    template <class T>
+    static T curvature_ratio(T y) { return T(-2) * y; }  // f''/f' = −2 tanh(x)
+
     template <class T, class In>
     using layer = detail::elementwise_layer<T, In, tanh>;
 };
