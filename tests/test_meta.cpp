@@ -210,6 +210,83 @@ TEST_CASE("module-aware hypergradient equals a finite difference of the dev loss
     CHECK(testing::relative_error(implicit, numeric) < 2e-2);
 }
 
+namespace {
+using relu_mlp_double = nn::sequential<nn::input<20>, nn::dense<16>, nn::relu, nn::dense<16>, nn::relu>;
+using relu_model_double = nn::basic_multi_task<double, relu_mlp_double, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
+
+/// A layer written to the basic contract only (no backward_tangent).
+struct plain_double {
+    template <class T, class In>
+    struct layer {
+        using scalar_type = T;
+        using input_shape = In;
+        using output_shape = In;
+        static constexpr std::size_t parameter_count = 0;
+        static const char* name() { return "plain_double"; }
+        static std::vector<segment> segments() { return {}; }
+        void reserve(std::size_t) {}
+        void init(T*, rng&, nn::init_scheme) const {}
+        void forward(const nn::layer_context<T>& ctx, const T* x, T* y) const {
+            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y[i] = 2 * x[i];
+        }
+        void backward(const nn::layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
+            if (dx) for (std::size_t i = 0; i < ctx.batch * In::size; ++i) dx[i] += 2 * dy[i];
+        }
+        void tangent(const nn::layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
+            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y_dot[i] = x_dot ? 2 * x_dot[i] : T(0);
+        }
+    };
+};
+using plain_trunk = nn::sequential<nn::input<20>, nn::dense<8>, plain_double, nn::relu>;
+using plain_model = nn::basic_multi_task<double, plain_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
+static_assert(relu_model_double::has_backward_tangent && !plain_model::has_backward_tangent);
+
+template <class Model>
+std::vector<double> module_aware_hypergradient(meta::hvp_method method, double step, const data::dataset<double>& d) {
+    weight::module_aware_options mo;
+    mo.interval = 1000000000;  // the upper step is called by hand below
+    mo.hvp = method;
+    mo.hvp_step = step;
+    mo.clip = 1e9;
+    trainer_options o;
+    o.seed = 5;
+    o.batch_size = 32;
+    trainer<Model, gen::human_hierarchy, weight::module_aware, optim::sgd<double>> t(
+        data::hierarchy::fashion_parity2(), gen::human_hierarchy{}, weight::module_aware{mo},
+        optim::sgd<double>({.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 1e-3}), o);
+    t.fit(d, {.epochs = 2});
+    for (std::size_t m = 0; m < t.rule().omega().size(); ++m) t.rule().set_omega(0, m, 0.7 + 0.7 * double(m));
+    t.rule().compute_hypergradient(t, t.last_batch());
+    return {t.rule().last_hypergradient().begin(), t.rule().last_hypergradient().end()};
+}
+}  // namespace
+
+TEST_CASE("module-aware's exact Hessian-vector products agree with central differences at a small step") {
+    const auto blobs = testing::blobs(200, 3);
+    data::dataset<double> d;
+    d.name = blobs.name;
+    d.classes = blobs.classes;
+    d.example_shape = blobs.example_shape;
+    d.labels = blobs.labels;
+    d.inputs = xt::cast<double>(blobs.inputs);
+    const auto exact = module_aware_hypergradient<relu_model_double>(meta::hvp_method::exact, 0.01, d);
+    const auto automatic = module_aware_hypergradient<relu_model_double>(meta::hvp_method::automatic, 0.01, d);
+    const auto small = module_aware_hypergradient<relu_model_double>(meta::hvp_method::central_difference, 1e-6, d);
+    const auto large = module_aware_hypergradient<relu_model_double>(meta::hvp_method::central_difference, 0.01, d);
+    REQUIRE(exact.size() == 2);
+    MESSAGE("exact " << exact[0] << ", " << exact[1] << "; central 1e-6 " << small[0] << ", " << small[1] << "; central 0.01 "
+                     << large[0] << ", " << large[1] << " (relative error " << testing::relative_error(large, exact) << ")");
+    CHECK(automatic == exact);  // automatic picks the exact products on built-in layers
+    CHECK(std::abs(exact[0]) + std::abs(exact[1]) > 1e-6);
+    CHECK(testing::relative_error(exact, small) < 1e-5);
+
+    // A model with a layer lacking backward_tangent: automatic falls back, exact is refused.
+    const auto fallback = module_aware_hypergradient<plain_model>(meta::hvp_method::automatic, 0.01, d);
+    CHECK(fallback == module_aware_hypergradient<plain_model>(meta::hvp_method::central_difference, 0.01, d));
+    CHECK_THROWS_WITH_AS(module_aware_hypergradient<plain_model>(meta::hvp_method::exact, 0.01, d),
+                         doctest::Contains("backward_tangent"), config_error);
+}
+
 TEST_CASE("module-aware weighting trains inside the trainer, updates its importances and logs them") {
     const auto data = testing::blobs(200, 3);
     const auto parity = data::hierarchy::fashion_parity2();

@@ -59,6 +59,7 @@ struct args {
     std::string hierarchy = "super5";
     double lr = 0.01;
     double hvp_step = 0.01;  // module_aware_options::hvp_step / dtg_options::hvp_step
+    meta::hvp_method hvp = meta::hvp_method::automatic;  // module_aware_options::hvp
 };
 
 args parse(int argc, char** argv) {
@@ -71,6 +72,12 @@ args parse(int argc, char** argv) {
         else if (k == "--batch") a.batch = std::size_t(std::atol(v.c_str()));
         else if (k == "--out") a.out = v;
         else if (k == "--hvp-step") a.hvp_step = std::atof(v.c_str());
+        else if (k == "--hvp") {
+            if (v == "exact") a.hvp = meta::hvp_method::exact;
+            else if (v == "central") a.hvp = meta::hvp_method::central_difference;
+            else if (v == "automatic") a.hvp = meta::hvp_method::automatic;
+            else throw std::runtime_error("--hvp takes exact, central or automatic, not " + v);
+        }
         else if (k == "--epochs") a.epochs = std::size_t(std::atol(v.c_str()));
         else if (k == "--rows") a.rows = std::size_t(std::atol(v.c_str()));
         else if (k == "--hierarchy") a.hierarchy = v;
@@ -257,6 +264,7 @@ void run(const args& a) {
     } else {
         weight::module_aware_options module_aware;
         module_aware.hvp_step = a.hvp_step;
+        module_aware.hvp = a.hvp;
         std::visit(record, *train::make_trainer<model>(a.method, h, sgd, o, 1.0, {}, {}, module_aware));
     }
 }

@@ -24,6 +24,23 @@
 
 namespace auxl::meta {
 
+/// How a rule forms its Hessian-vector products.
+///   exact               forward-over-reverse through the model's backward_tangent (nn/context.hpp):
+///                       H v with the activation pattern held at θ, what autodiff's double
+///                       backward computes; about the cost of two gradients, as central differences.
+///   central_difference  hessian_vector() below, perturbation norm `hvp_step`.
+///   automatic           exact when every layer of the model has backward_tangent, else central
+///                       differences.
+enum class hvp_method { automatic, exact, central_difference };
+
+inline const char* to_string(hvp_method m) {
+    switch (m) {
+        case hvp_method::exact: return "exact";
+        case hvp_method::central_difference: return "central_difference";
+        default: return "automatic";
+    }
+}
+
 template <class T>
 double norm(std::span<const T> v) {
     double s = 0;

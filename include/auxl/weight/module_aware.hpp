@@ -6,8 +6,9 @@
 // heads get their own task's gradient (primary unscaled, auxiliary head k ∇L_aux,k).
 // Upper level (every `interval` steps, default 20), on a dev batch:
 //   v = ∇_θ L_pri(dev);  s = Σ_{j=0..J} (I − α J)^j v  (J = 3 terms, α = the optimizer's current
-//   learning rate unless set), with J u = H_pri u + Σ_k H_k (a_k ⊙_module u) + λ_wd u — each H by
-//   central differences of that task's gradient on the step's training batch;
+//   learning rate unless set), with J u = H_pri u + Σ_k H_k (a_k ⊙_module u) + λ_wd u — each H on
+//   the step's training batch, exact by forward-over-reverse (the default, as PyTorch's double
+//   backward in MAOAL's code) or by central differences of that task's gradient (`hvp`);
 //   ∇_ω_{k,m} = −α · 1[ω_{k,m} > 0] · ⟨s_m, ∇_m L_aux,k⟩   (closed-form mixed term);
 //   clip ‖∇_ω‖ to 10; SGD with momentum 0.9, lr 1e-3 on ω.
 // The α factor makes ∇_ω the implicit-function-theorem hypergradient in the limit of many terms
@@ -17,6 +18,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <iomanip>
@@ -45,8 +47,14 @@ struct module_aware_options {
     double clip = 10.0;                  ///< hypergradient norm clip
     double initial = 1.0;                ///< ω at the start
     std::size_t dev_batch = 256;         ///< dev examples per upper step (fewer if the dev set is smaller)
-    /// Norm of the central differences' perturbation in the Neumann series' Hessian-vector
-    /// products (meta/hvp.hpp).  0.01 follows ALGORITHMS.md §8.0; 1e-4 matches exact products.
+    /// How the Neumann series' Hessian-vector products are formed (meta/hvp.hpp).  automatic:
+    /// exact when the model's layers all have backward_tangent (every built-in layer does).
+    /// Central differences at 0.01 missed the exact hypergradient by 10-51 % on ReLU networks
+    /// (README, *The central differences' step*); the study's module-aware runs up to 2026-12-05
+    /// used them.
+    meta::hvp_method hvp = meta::hvp_method::automatic;
+    /// Norm of the central differences' perturbation (hvp = central_difference, or automatic on a
+    /// model without backward_tangent).  0.01 follows ALGORITHMS.md §8.0.
     double hvp_step = 0.01;
 };
 
@@ -162,6 +170,7 @@ public:
         trainer.reducer().average(std::span<T>(aux_grads.data(), K_ * P));
 
         // J u = H_pri u + Σ_k H_k (a_k ⊙ u) + wd u.
+        const bool exact = uses_exact_products<Model>();
         auto apply_J = [&](std::span<const T> u, std::span<T> out) {
             auto& scaled = *buffers<T>().scaled;
             auto& hv = *buffers<T>().hv;
@@ -169,9 +178,13 @@ public:
             for (std::size_t task = 0; task <= K_; ++task) {
                 std::copy(u.begin(), u.end(), scaled.begin());
                 if (task > 0) scale_for_task(task - 1, ranges, scaled);
-                meta::hessian_vector(model.parameters(), std::span<const T>(scaled.data(), P),
-                                     [&](T* g) { task_gradient(task, g); }, std::span<T>(hv.data(), P), *buffers<T>().saved,
-                                     *buffers<T>().spare, opts_.hvp_step);
+                if (exact) {
+                    exact_task_hvp(trainer, b, task, scaled, std::span<T>(hv.data(), P));
+                } else {
+                    meta::hessian_vector(model.parameters(), std::span<const T>(scaled.data(), P),
+                                         [&](T* g) { task_gradient(task, g); }, std::span<T>(hv.data(), P), *buffers<T>().saved,
+                                         *buffers<T>().spare, opts_.hvp_step);
+                }
                 for (std::size_t i = 0; i < P; ++i) out[i] += hv[i];
             }
             trainer.reducer().average(out);
@@ -228,7 +241,7 @@ private:
         arena<T>* hv = nullptr;
         arena<T>* saved = nullptr;
         arena<T>* spare = nullptr;
-        std::vector<T> dy;
+        std::vector<T> dy, dy_dot;
         meta::dev_batch_buffers<T> dev;
     };
     template <class T>
@@ -250,7 +263,40 @@ private:
             if (a->size() != P) a->resize(P);
         if (st.aux.size() != K_ * P) st.aux.resize(K_ * P);
         st.w = workspace<T>{&st.v, &st.s, &st.aux, &st.scaled, &st.hv, &st.saved, &st.spare, std::move(st.w.dy),
-                            std::move(st.w.dev)};
+                            std::move(st.w.dy_dot), std::move(st.w.dev)};
+    }
+
+    /// Whether compute_hypergradient forms exact products for Model (hvp option and the model's layers).
+    template <class Model>
+    bool uses_exact_products() const {
+        if (opts_.hvp == meta::hvp_method::central_difference) return false;
+        if constexpr (Model::has_backward_tangent) {
+            return true;
+        } else {
+            if (opts_.hvp == meta::hvp_method::exact)
+                raise<config_error>("auxl::weight::module_aware: hvp = exact needs backward_tangent in every layer of the model "
+                                    "(nn/context.hpp); a layer lacks it: add it, or set hvp = central_difference");
+            return false;
+        }
+    }
+
+    // out = H_task u on the step's batch, exactly: forward, tangent along u, the loss's gradient
+    // and its tangent, backward (upstream buffers only), backward_tangent.
+    template <class Trainer, class T>
+    void exact_task_hvp(Trainer& trainer, const train::batch<T>& b, std::size_t task, const arena<T>& u, std::span<T> out) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        if constexpr (Model::has_backward_tangent) {
+            model.forward(b.inputs, b.size, trainer.reuse_masks());
+            model.tangent(&u);
+            task_upstream(trainer, b, task);
+            task_upstream_tangent(trainer, b, task);
+            std::array<const T*, Model::task_count> only{};
+            only[task] = buffers<T>().dy.data();
+            model.backward_input(only);
+            std::fill(out.begin(), out.end(), T(0));
+            model.backward_tangent_head(task, buffers<T>().dy.data(), buffers<T>().dy_dot.data(), out);
+        }
     }
 
     template <class T>
@@ -267,6 +313,22 @@ private:
             if (!keep[i]) u[i] = T(0);
     }
 
+    // Calls f(targets, weights) with task `task`'s targets on the step's batch; returns false for
+    // an auxiliary task without targets (its loss is zero).
+    template <class Trainer, class T, class F>
+    bool with_task_targets(Trainer& trainer, const train::batch<T>& b, std::size_t task, F&& f) {
+        if (task == 0) {
+            f(loss::hard_targets{b.primary}, static_cast<const T*>(nullptr));
+            return true;
+        }
+        const auto& t = trainer.current_targets()[task - 1];
+        const T* w = t.weights.empty() ? nullptr : t.weights.data();
+        if (t.type == train::auxiliary_targets<T>::kind::hard) f(loss::hard_targets{t.labels.data()}, w);
+        else if (t.type == train::auxiliary_targets<T>::kind::soft) f(loss::soft_targets<T>{t.soft.data()}, w);
+        else return false;
+        return true;
+    }
+
     // Upstream gradient of task `task`'s loss on the step's batch (the model's outputs are fresh).
     template <class Trainer, class T>
     void task_upstream(Trainer& trainer, const train::batch<T>& b, std::size_t task) {
@@ -274,21 +336,24 @@ private:
         using Model = std::remove_reference_t<decltype(model)>;
         auto& dy = buffers<T>().dy;
         dy.resize(b.size * Model::head_widths[task]);
-        const auto& ce = trainer.loss();
-        if (task == 0) {
-            ce.value_and_gradient(model.output(0), b.size, Model::head_widths[0], loss::hard_targets{b.primary}, nullptr, dy.data());
-            return;
-        }
-        const auto& t = trainer.current_targets()[task - 1];
-        const T* w = t.weights.empty() ? nullptr : t.weights.data();
-        if (t.type == train::auxiliary_targets<T>::kind::hard) {
-            ce.value_and_gradient(model.output(task), b.size, Model::head_widths[task], loss::hard_targets{t.labels.data()}, w, dy.data());
-        } else if (t.type == train::auxiliary_targets<T>::kind::soft) {
-            ce.value_and_gradient(model.output(task), b.size, Model::head_widths[task], loss::soft_targets<T>{t.soft.data()}, w,
-                                  dy.data());
-        } else {
-            std::fill(dy.begin(), dy.end(), T(0));
-        }
+        const bool any = with_task_targets(trainer, b, task, [&](const auto& targets, const T* w) {
+            trainer.loss().value_and_gradient(model.output(task), b.size, Model::head_widths[task], targets, w, dy.data());
+        });
+        if (!any) std::fill(dy.begin(), dy.end(), T(0));
+    }
+
+    // Its tangent along the model's last output tangent (targets fixed), into dy_dot.
+    template <class Trainer, class T>
+    void task_upstream_tangent(Trainer& trainer, const train::batch<T>& b, std::size_t task) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        auto& dy_dot = buffers<T>().dy_dot;
+        dy_dot.resize(b.size * Model::head_widths[task]);
+        const bool any = with_task_targets(trainer, b, task, [&](const auto& targets, const T* w) {
+            trainer.loss().gradient_tangent(model.output(task), model.output_tangent(task), b.size, Model::head_widths[task],
+                                            targets, w, dy_dot.data());
+        });
+        if (!any) std::fill(dy_dot.begin(), dy_dot.end(), T(0));
     }
 
     template <class Trainer, class T>
