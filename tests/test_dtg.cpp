@@ -102,6 +102,7 @@ data::dataset<double> small_data(std::size_t n, std::uint64_t seed) {
 }
 
 struct fd_fixture {
+    meta::hvp_method method = meta::hvp_method::automatic;
     data::dataset<double> data = small_data(40, 1);
     std::vector<std::uint32_t> rows;
     std::vector<std::int32_t> primary, fine;
@@ -112,6 +113,7 @@ struct fd_fixture {
         o.upper_every = 1000000;  // no upper step inside step(): φ stays where the test put it
         o.distance_weight = 0.7;
         o.entropy_weight = 0.3;
+        o.hvp = method;
         return o;
     }
     trainer_options topts() {
@@ -121,9 +123,9 @@ struct fd_fixture {
         o.dev_fraction = 0.2;
         return o;
     }
-    trainer<fd_model, fd_gen, weight::equal, fd_sgd> t{two_by_two, fd_gen{opts()}, weight::equal{}, fd_sgd({.learning_rate = 0.1}),
-                                                       topts()};
-    fd_fixture() {
+    trainer<fd_model, fd_gen, weight::equal, fd_sgd> t;
+    explicit fd_fixture(meta::hvp_method m = meta::hvp_method::automatic)
+        : method(m), t{two_by_two, fd_gen{opts()}, weight::equal{}, fd_sgd({.learning_rate = 0.1}), topts()} {
         t.fit(data, {.epochs = 1});  // a few real steps (and the dev split) before checking
         for (std::uint32_t r = 0; r < 8; ++r) {
             rows.push_back(r);
@@ -177,7 +179,9 @@ struct fd_fixture {
 }  // namespace
 
 TEST_CASE("DTG's mixed product matches a finite difference in φ of <p, grad_θ L_gen(θ, φ)>") {
-    fd_fixture fx;
+  for (const auto method : {meta::hvp_method::exact, meta::hvp_method::central_difference}) {
+    CAPTURE(std::string(meta::to_string(method)));
+    fd_fixture fx(method);
     auto& g = fx.t.generator();
     auto& model = fx.t.model();
     const std::size_t P = fd_model::parameter_count;
@@ -198,9 +202,31 @@ TEST_CASE("DTG's mixed product matches a finite difference in φ of <p, grad_θ 
     g.zero_upper_gradients();
     g.mixed_product(fx.t, fx.b, std::span<const double>(p), 1.0);
     const auto [worst, scale] = fx.compare_with_finite_differences(inner, 1e-5);
-    MESSAGE("mixed product: max |analytic − FD| = " << worst << " on entries up to " << scale);
+    MESSAGE("mixed product (" << std::string(meta::to_string(method)) << "): max |analytic − FD| = " << worst << " on entries up to " << scale);
     CHECK(scale > 1e-3);
-    CHECK(worst < 5e-5 * scale);  // the mixed product is itself a central difference (ε‖s‖ = 0.01)
+    // Exact: only the test's own finite difference errs.  Central: the product is itself a central
+    // difference (ε‖s‖ = 0.01).
+    CHECK(worst < (method == meta::hvp_method::exact ? 1e-7 : 5e-5) * scale);
+  }
+}
+
+TEST_CASE("DTG's exact Hessian-vector product of the lower loss matches central differences of its gradient") {
+    fd_fixture fx;
+    auto& model = fx.t.model();
+    const std::size_t P = fd_model::parameter_count;
+    rng dir(6, "u");
+    const auto u = testing::random_vector(P, dir);
+    fx.regenerate();
+    std::vector<double> exact(P), central(P);
+    fx.t.generator().lower_hessian_vector(fx.t, fx.b, std::span<const double>(u), std::span<double>(exact));
+    arena<double> saved, scratch;
+    meta::hessian_vector(model.parameters(), std::span<const double>(u),
+                         [&](double* g) { fx.t.generator().lower_gradient(fx.t, fx.b, g); }, std::span<double>(central), saved,
+                         scratch, 1e-5);
+    const double err = testing::relative_error(exact, central);
+    MESSAGE("DTG lower-level HVP: exact vs central difference (1e-5) relative error " << err);
+    CHECK(meta::norm(std::span<const double>(exact)) > 1e-3);
+    CHECK(err < 1e-7);
 }
 
 TEST_CASE("DTG's instance regulariser has the gradient it claims") {

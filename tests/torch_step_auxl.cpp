@@ -260,6 +260,7 @@ void run(const args& a) {
     if (std::find(dtg_names.begin(), dtg_names.end(), a.method) != dtg_names.end()) {
         gen::dtg_options dtg;
         dtg.hvp_step = a.hvp_step;
+        dtg.hvp = a.hvp;
         std::visit(record, *train::make_dtg_trainer<dtg_model>(a.method, h, sgd, o, 1.0, dtg));
     } else {
         weight::module_aware_options module_aware;

@@ -24,12 +24,13 @@
 //   upper level        every `upper_every` steps (1 = strict alternation, the appendix's wording),
 //                      after the lower step, on that step's batch:
 //                        v = ∇_θ L_pri(dev batch);  s = Σ_{j≤3} (I − αH)^j v,  H = ∇²_θ L_T + wd
-//                        (central-difference HVPs);  α = the optimizer's learning rate
+//                        (exact HVPs by default, `hvp`);  α = the optimizer's learning rate
 //                        ∇_φ = −α ∇_φ⟨s, ∇_θ L_gen⟩ + ∇_φ R,  ∇_ω = −α ⟨s, ∇_θ L_manual⟩
-//                      The mixed product is a central difference of the generator upstream
+//                      The mixed product is the derivative along s of the generator upstream
 //                      (∂L_gen/∂x̃ from the network's input gradient, ∂L_gen/∂ỹ = the loss's
-//                      target coefficients) at θ ± εs, then one backward through G_l and G_f
-//                      (§8.6).  R = λ_f mean‖x̃ − x‖²/F + λ_l Σ_a ȳ_a log ȳ_a (stay near the source
+//                      target coefficients): exact (the input gradient's tangent from
+//                      backward_tangent, the coefficients' from the output tangent) or a central
+//                      difference at θ ± εs (§8.6); then one backward through G_l and G_f.  R = λ_f mean‖x̃ − x‖²/F + λ_l Σ_a ȳ_a log ȳ_a (stay near the source
 //                      example; spread the batch's labels) — the paper's formula is unknown.
 //                      Clipped to `clip` (joint norm), then Adam on φ and ω, at constant rates
 //                      or (follow_network_schedule) annealed by the network's schedule.
@@ -91,9 +92,15 @@ struct dtg_options {
     double distance_weight = 1.0;         ///< λ_f of mean ‖x̃ − x‖² / F
     double entropy_weight = 0.2;          ///< λ_l of the batch-entropy regulariser (MAXL's 0.2)
     std::size_t dev_batch = 256;          ///< dev rows per upper step (fewer if the dev set is smaller)
-    /// Norm of the perturbation of θ in the upper step's central differences: the Neumann
-    /// series' Hessian-vector products (meta/hvp.hpp) and the mixed product.  0.01 follows
-    /// ALGORITHMS.md §8.0; 1e-4 is closer to the exact products on ReLU networks.
+    /// How the upper step's second-order products are formed (meta/hvp.hpp): the Neumann
+    /// series' Hessian-vector products and the mixed product.  automatic: exact (forward-over-
+    /// reverse through the model's backward_tangent, what PyTorch's double backward computes) when
+    /// every layer of the model has it, else central differences.  Central differences miss the
+    /// feature generator's mixed product badly on ReLU networks (README, DTG): the model's input
+    /// gradient jumps wherever a unit changes sign between θ − εs and θ + εs.
+    meta::hvp_method hvp = meta::hvp_method::automatic;
+    /// Norm of the perturbation of θ in the central differences (hvp = central_difference, or
+    /// automatic on a model without backward_tangent).  0.01 follows ALGORITHMS.md §8.0.
     double hvp_step = 0.01;
     nn::init_scheme init = nn::init_scheme::pytorch_default;
 };
@@ -255,15 +262,23 @@ public:
 
         dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
         auto& reducer = trainer.reducer();
+        const bool exact = uses_exact_products<Model>();
         auto apply_H = [&](std::span<const T> u, std::span<T> out) {
-            meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_,
-                                 options_.hvp_step);
+            if (exact) {
+                lower_hessian_vector(trainer, b, u, out);
+            } else {
+                meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_,
+                                     options_.hvp_step);
+            }
             for (std::size_t i = 0; i < P; ++i) out[i] += T(wd) * u[i];
             reducer.average(out);  // data-parallel: the HVP of the global batch's lower loss
         };
         // The implicit term and the regulariser both act on φ through x̃ and ỹ: their upstream
         // gradients are summed first, so the generators run one backward per upper step.
-        auto add_mixed = [&](std::span<const T> s, double scale) { add_mixed_upstream(trainer, b, s, scale); };
+        auto add_mixed = [&](std::span<const T> s, double scale) {
+            if (exact) add_exact_mixed_upstream(trainer, b, s, scale);
+            else add_mixed_upstream(trainer, b, s, scale);
+        };
         zero_upper_gradients();
         clear_upstream(b.size);
         meta::implicit_hypergradient(std::span<const T>(v_.data(), P), apply_H, add_mixed, alpha, options_.neumann_terms,
@@ -386,14 +401,80 @@ public:
         model.backward_head(generated_head, dy_[generated_head].data(), std::span<T>(g, P));
     }
 
-    /// Adds scale · ∇_{φ,ω} ⟨s, ∇_θ L_T(θ, φ, ω)⟩ to the upper gradients: central differences of
-    /// the generator upstream (and of the manual losses) at θ ± εs, ε = hvp_step/‖s‖, then one
-    /// backward through the label and feature generators.
+    /// out = ∇²_θ L_T(θ, φ) u on batch b, exactly (forward-over-reverse; no weight decay term).
+    /// Needs a model whose layers all have backward_tangent.
+    template <class Trainer>
+    void lower_hessian_vector(Trainer& trainer, const train::batch<T>& b, std::span<const T> u, std::span<T> out) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        if constexpr (Model::has_backward_tangent) {
+            const std::size_t B = b.size;
+            std::fill(out.begin(), out.end(), T(0));
+            tangent_direction_.resize(Model::parameter_count);
+            std::copy(u.begin(), u.end(), tangent_direction_.begin());
+            const auto& ce = trainer.loss();
+            const auto targets = trainer.current_targets();
+            resize_upstream<Model>(B);
+            // The primary and manual losses on x.
+            std::array<const T*, Model::task_count> up{}, up_dot{};
+            model.forward(b.inputs, B, trainer.reuse_masks());
+            model.tangent(&tangent_direction_);
+            ce.value_and_gradient(model.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary}, nullptr, dy_[0].data());
+            ce.gradient_tangent(model.output(0), model.output_tangent(0), B, Model::head_widths[0], loss::hard_targets{b.primary},
+                                nullptr, dy_dot_[0].data());
+            up[0] = dy_[0].data();
+            up_dot[0] = dy_dot_[0].data();
+            for (std::size_t m = 0; m < manual_tasks; ++m) {
+                const auto& t = targets[m];
+                if (t.type == train::auxiliary_targets<T>::kind::none) continue;
+                const T scale = T(trainer.lookahead_aux_weight(m));
+                manual_loss_gradient(ce, model, t, m + 1, B, scale, dy_[m + 1].data());
+                manual_gradient_tangent(ce, model, t, m + 1, B, scale, dy_dot_[m + 1].data());
+                up[m + 1] = dy_[m + 1].data();
+                up_dot[m + 1] = dy_dot_[m + 1].data();
+            }
+            model.backward_input(up);
+            model.backward_tangent(up, up_dot, out);
+            // The generated task on x̃.
+            const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
+            model.forward(x_tilde_.data(), B, trainer.reuse_masks());
+            model.tangent(&tangent_direction_);
+            ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
+                                  dy_[generated_head].data(), lambda);
+            ce.gradient_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_,
+                                loss::soft_targets<T>{y_tilde_.data()}, nullptr, dy_dot_[generated_head].data(), lambda);
+            std::array<const T*, Model::task_count> gen_up{};
+            gen_up[generated_head] = dy_[generated_head].data();
+            model.backward_input(gen_up);
+            model.backward_tangent_head(generated_head, dy_[generated_head].data(), dy_dot_[generated_head].data(), out);
+        } else {
+            raise<config_error>("auxl::gen::dtg: exact Hessian-vector products need backward_tangent in every layer of the model");
+        }
+    }
+
+    /// Adds scale · ∇_{φ,ω} ⟨s, ∇_θ L_T(θ, φ, ω)⟩ to the upper gradients: the derivative along s of
+    /// the generator upstream (and of the manual losses), exact or by central differences at
+    /// θ ± εs, ε = hvp_step/‖s‖ (`hvp`), then one backward through the label and feature generators.
     template <class Trainer>
     void mixed_product(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
         clear_upstream(b.size);
-        add_mixed_upstream(trainer, b, s, scale);
+        if (uses_exact_products<std::remove_reference_t<decltype(trainer.model())>>()) add_exact_mixed_upstream(trainer, b, s, scale);
+        else add_mixed_upstream(trainer, b, s, scale);
         backward_generators(b);
+    }
+
+    /// Whether the upper step forms exact products for Model (the hvp option and the model's layers).
+    template <class Model>
+    bool uses_exact_products() const {
+        if (options_.hvp == meta::hvp_method::central_difference) return false;
+        if constexpr (Model::has_backward_tangent) {
+            return true;
+        } else {
+            if (options_.hvp == meta::hvp_method::exact)
+                raise<config_error>("auxl::gen::dtg: hvp = exact needs backward_tangent in every layer of the model "
+                                    "(nn/context.hpp); a layer lacks it: add it, or set hvp = central_difference");
+            return false;
+        }
     }
 
     /// Adds ∇_φ R to the upper gradients and sets regulariser() to R, for the batch generate()
@@ -456,6 +537,57 @@ private:
         }
     }
 
+    // The exact mixed product's upstream: with θ moving along s (x̃, ỹ fixed), the tangent of
+    // ∂(λ L_gen)/∂x̃ (backward_tangent's input-gradient tangent), of the target coefficients
+    // λ c(θ) (their tangent along the output tangent) and of each manual loss (its JVP).
+    template <class Trainer>
+    void add_exact_mixed_upstream(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        if constexpr (Model::has_backward_tangent) {
+            const std::size_t B = b.size;
+            if (meta::norm(s) == 0) return;
+            tangent_direction_.resize(Model::parameter_count);
+            std::copy(s.begin(), s.end(), tangent_direction_.begin());
+            resize_upstream<Model>(B);
+            const auto& ce = trainer.loss();
+            const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
+            if constexpr (manual_tasks > 0) {
+                model.forward(b.inputs, B, trainer.reuse_masks());
+                model.tangent(&tangent_direction_);
+                const auto targets = trainer.current_targets();
+                for (std::size_t m = 0; m < manual_tasks; ++m) {
+                    if (!(omega_[m] > T(0))) continue;
+                    const double d = manual_loss_tangent(ce, model, targets[m], m + 1, B);
+                    omega_grad_[m] += T(scale * d);
+                }
+            }
+            model.forward(x_tilde_.data(), B, trainer.reuse_masks());
+            model.tangent(&tangent_direction_);
+            ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
+                                  dy_[generated_head].data(), lambda);
+            ce.gradient_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_,
+                                loss::soft_targets<T>{y_tilde_.data()}, nullptr, dy_dot_[generated_head].data(), lambda);
+            auto& dx = dx_[0];
+            auto& dx_dot = dx_[1];
+            dx.assign(B * F, T(0));
+            dx_dot.assign(B * F, T(0));
+            std::array<const T*, Model::task_count> gen_up{};
+            gen_up[generated_head] = dy_[generated_head].data();
+            model.backward_input(gen_up, dx.data());  // the input gradient backward_tangent differentiates
+            model.backward_tangent_head(generated_head, dy_[generated_head].data(), dy_dot_[generated_head].data(), std::span<T>(),
+                                        dx_dot.data());
+            auto& c_dot = c_[0];
+            c_dot.assign(B * A_, T(0));
+            ce.target_coefficients_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_, c_dot.data());
+            const T k = T(scale);
+            for (std::size_t i = 0; i < B * F; ++i) d_xt_[i] += k * dx_dot[i];
+            for (std::size_t i = 0; i < B * A_; ++i) d_yt_[i] += k * lambda * c_dot[i];
+        } else {
+            raise<config_error>("auxl::gen::dtg: exact mixed products need backward_tangent in every layer of the model");
+        }
+    }
+
     // Backward through G_l and G_f of the upstream gradients d_xt_ (on x̃) and d_yt_ (on ỹ); adds
     // to the φ gradients.  The generators' activations must be those of generate() on b.
     void backward_generators(const train::batch<T>& b) {
@@ -489,7 +621,48 @@ private:
 
     template <class Model>
     void resize_upstream(std::size_t B) {
-        for (std::size_t k = 0; k <= auxiliary_tasks; ++k) dy_[k].resize(B * Model::head_widths[k]);
+        for (std::size_t k = 0; k <= auxiliary_tasks; ++k) {
+            dy_[k].resize(B * Model::head_widths[k]);
+            dy_dot_[k].resize(B * Model::head_widths[k]);
+        }
+    }
+
+    // Manual task m's per-example weights without the learned weight ω_m (∂L_T/∂ω_m is the
+    // unweighted loss); null when the task has none.
+    const T* unweighted_manual_weights(const train::auxiliary_targets<T>& t, std::size_t head, std::size_t B) {
+        if (t.weights.empty()) return nullptr;
+        unweighted_.assign(t.weights.begin(), t.weights.begin() + std::ptrdiff_t(B));
+        const T om = manual_weight(head - 1);
+        for (auto& x : unweighted_) x = om > T(0) ? x / om : T(0);
+        return unweighted_.data();
+    }
+
+    // The tangent of manual task m's logit gradient (× scale) along the model's last output tangent.
+    template <class Loss, class Model>
+    void manual_gradient_tangent(const Loss& ce, const Model& model, const train::auxiliary_targets<T>& t, std::size_t head,
+                                 std::size_t B, T scale, T* dy_dot) {
+        const T* w = t.weights.empty() ? nullptr : t.weights.data();
+        if (t.type == train::auxiliary_targets<T>::kind::hard) {
+            ce.gradient_tangent(model.output(head), model.output_tangent(head), B, Model::head_widths[head],
+                                loss::hard_targets{t.labels.data()}, w, dy_dot, scale);
+        } else {
+            ce.gradient_tangent(model.output(head), model.output_tangent(head), B, Model::head_widths[head],
+                                loss::soft_targets<T>{t.soft.data()}, w, dy_dot, scale);
+        }
+    }
+
+    // The directional derivative of manual task m's unweighted loss along the model's last output tangent.
+    template <class Loss, class Model>
+    double manual_loss_tangent(const Loss& ce, const Model& model, const train::auxiliary_targets<T>& t, std::size_t head,
+                               std::size_t B) {
+        if (t.type == train::auxiliary_targets<T>::kind::none) return 0.0;
+        const T* w = unweighted_manual_weights(t, head, B);
+        if (t.type == train::auxiliary_targets<T>::kind::hard) {
+            return double(ce.tangent(model.output(head), model.output_tangent(head), B, Model::head_widths[head],
+                                     loss::hard_targets{t.labels.data()}, w));
+        }
+        return double(ce.tangent(model.output(head), model.output_tangent(head), B, Model::head_widths[head],
+                                 loss::soft_targets<T>{t.soft.data()}, w));
     }
 
     // Manual task m's loss on the model's last forward; its logit gradient (× scale) into dy.
@@ -497,13 +670,7 @@ private:
     template <class Loss, class Model>
     double manual_loss_gradient(const Loss& ce, const Model& model, const train::auxiliary_targets<T>& t, std::size_t head,
                                 std::size_t B, T scale, T* dy, bool unweighted = false) {
-        const T* w = t.weights.empty() ? nullptr : t.weights.data();
-        if (unweighted && w) {
-            unweighted_.assign(t.weights.begin(), t.weights.begin() + std::ptrdiff_t(B));
-            const T om = manual_weight(head - 1);
-            for (auto& x : unweighted_) x = om > T(0) ? x / om : T(0);
-            w = unweighted_.data();
-        }
+        const T* w = unweighted ? unweighted_manual_weights(t, head, B) : (t.weights.empty() ? nullptr : t.weights.data());
         if (t.type == train::auxiliary_targets<T>::kind::hard) {
             return double(ce.value_and_gradient(model.output(head), B, Model::head_widths[head], loss::hard_targets{t.labels.data()},
                                                 w, dy, scale));
@@ -547,6 +714,8 @@ private:
     std::vector<T> d_xt_, d_yt_, du_;          // upstream gradients on x̃, ỹ and the label logits
     std::array<std::vector<T>, 2> dx_, c_;     // mixed product: input gradients and coefficients at θ ± εs
     std::array<std::vector<T>, auxiliary_tasks + 1> dy_;
+    std::array<std::vector<T>, auxiliary_tasks + 1> dy_dot_;  // exact products: the upstream gradients' tangents
+    arena<T> tangent_direction_;                               // exact products: the direction u or s, as an arena
     arena<T> v_, s_, spare_, probe_, saved_;
     meta::dev_batch_buffers<T> dev_buffers_;
     double regulariser_ = 0;

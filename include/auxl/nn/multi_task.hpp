@@ -168,14 +168,15 @@ public:
     /// dy[k] (typically the loss's gradient_tangent of head k's output tangent).  Adds the
     /// parameter gradient's tangent into grad_dot and, if dx_dot is given, the input gradient's
     /// tangent (the backward must have computed dx).  param_tangent and x_dot must still hold the
-    /// tangent pass's values.  H v for a task's loss: tangent(&v), backward_head(k, dy, ·),
+    /// tangent pass's values.  An empty grad_dot skips the parameter part.  H v for a task's loss: tangent(&v), backward_head(k, dy, ·),
     /// backward_tangent_head(k, dy, dy_dot, Hv) with dy_dot = ∂(∇_out L)/∂out · output_tangent(k).
     void backward_tangent(const std::array<const T*, task_count>& dy, const std::array<const T*, task_count>& dy_dot,
                           std::span<T> grad_dot, T* dx_dot = nullptr) {
-        if (grad_dot.size() != parameter_count) {
+        if (!grad_dot.empty() && grad_dot.size() != parameter_count) {
             raise<shape_error>("auxl::nn::multi_task: gradient tangent span has ", grad_dot.size(), " elements, the arena has ",
                                parameter_count);
         }
+        T* gd = grad_dot.empty() ? nullptr : grad_dot.data();
         const std::size_t batch = trunk_.batch();
         const products_on_workers_scope scope(runs_on_workers);
         if (feature_grad_dot_.size() != feature_grad_.size()) feature_grad_dot_ = xt::xtensor<T, 2>::from_shape(feature_grad_.shape());
@@ -185,10 +186,10 @@ public:
             if (!dy[k]) return;
             if (!dy_dot[k]) raise<value_error>("auxl::nn::multi_task::backward_tangent: head ", k(), " has dy but no dy_dot");
             any = true;
-            h.backward_tangent(params_.data() + head_offsets[k], grad_dot.data() + head_offsets[k], dy[k], dy_dot[k],
+            h.backward_tangent(params_.data() + head_offsets[k], gd ? gd + head_offsets[k] : nullptr, dy[k], dy_dot[k],
                                feature_grad_dot_.data());
         });
-        if (any) trunk_.backward_tangent(params_.data(), grad_dot.data(), feature_grad_.data(), feature_grad_dot_.data(), dx_dot);
+        if (any) trunk_.backward_tangent(params_.data(), gd, feature_grad_.data(), feature_grad_dot_.data(), dx_dot);
     }
 
     /// Task k alone: the tangent of backward_head(k, dy, ·).
