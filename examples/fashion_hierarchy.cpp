@@ -53,7 +53,8 @@ struct config {
     bool unhelpful = false;         // add the unhelpful-manual-task scenario: random+equal, dtg+random
     std::size_t dtg_upper_every = 1;
     bool dtg_follow_schedule = false;  // DTG's generator rates anneal with the network's
-    double hvp_step = 0.01;  // module-aware's and DTG's Hessian-vector perturbation (meta/hvp.hpp)
+    meta::hvp_method hvp = meta::hvp_method::automatic;  // module-aware's and DTG's second-order products
+    double hvp_step = 0.01;  // their perturbation with central differences (meta/hvp.hpp)
     double aux_weight = 1.0;
     double lr = 0.05;
     std::size_t batch = 128;
@@ -92,9 +93,10 @@ void usage() {
                  "  --dtg-upper-every N  DTG's lower steps per upper step (default 1: strict alternation)\n"
                  "  --dtg-follow-schedule  DTG's generator rates anneal with the network's cosine schedule\n"
                  "                     (default: constant, as in the reference code)\n"
-                 "  --hvp-step S       norm of the perturbation in module-aware's and DTG's Hessian-vector\n"
-                 "                     products by central differences (default 0.01; 1e-4 matches module-aware's\n"
-                 "                     exact ones; DTG's feature-generator product matches at no step: README)\n"
+                 "  --hvp exact|central  module-aware's and DTG's second-order products: exact (the default,\n"
+                 "                     forward-over-reverse, as PyTorch's double backward) or central differences\n"
+                 "                     (the study's runs up to 2026-12-05)\n"
+                 "  --hvp-step S       norm of the perturbation with --hvp central (default 0.01)\n"
                  "                     MAXL and RL-AUX use 10 auxiliary classes: psi = 10 / primary classes.\n"
                  "                     RL-AUX, DTG and module_aware hold out 5% of the training subset as a dev\n"
                  "                     set; their rows also show the difference to stl@dev when it ran.\n"
@@ -184,6 +186,12 @@ config parse(int argc, char** argv) {
         else if (a == "--dtg-upper-every") c.dtg_upper_every = std::size_t(number(i));
         else if (a == "--dtg-follow-schedule") c.dtg_follow_schedule = true;
         else if (a == "--hvp-step") c.hvp_step = number(i);
+        else if (a == "--hvp") {
+            const std::string v = value(i);
+            if (v == "exact") c.hvp = meta::hvp_method::exact;
+            else if (v == "central") c.hvp = meta::hvp_method::central_difference;
+            else raise<config_error>("fashion_hierarchy: --hvp takes exact or central, not '", v, "'");
+        }
         else if (a == "--rl-schedule") {
             const std::string v = value(i);
             if (v == "single") c.rl_schedule = gen::rl_schedule::single_pass;
@@ -251,7 +259,8 @@ std::string numerics_config(const config& c) {
     o << std::setprecision(17) << "fashion_hierarchy resume state, version 1\n"
       << "hierarchy " << c.hierarchy << "\nmodel " << c.model << "\ntrain_size " << c.train_size << "\nepochs " << c.epochs
       << "\nlr " << c.lr << "\nbatch " << c.batch << "\naux_weight " << c.aux_weight << "\nfocal " << c.focal << "\ninit "
-      << int(c.init) << "\nstandardize " << c.standardize << "\nhvp_step " << c.hvp_step << "\ndtg_upper_every "
+      << int(c.init) << "\nstandardize " << c.standardize << "\nhvp " << (c.hvp == meta::hvp_method::central_difference ? "central" : "exact") << "\nhvp_step " << c.hvp_step
+      << "\ndtg_upper_every "
       << c.dtg_upper_every << "\ndtg_follow_schedule " << c.dtg_follow_schedule << "\nmaxl_schedule " << int(c.maxl_schedule)
       << "\nrl_schedule " << int(c.rl_schedule) << "\nmonitor " << c.monitor << "\ngemm " << gemm_backend() << ", "
       << gemm_threads() << " threads\n";
@@ -432,8 +441,10 @@ run_results run_all(const config& c, const data::hierarchy& h, const data::datas
             dtg.upper_every = c.dtg_upper_every;
             dtg.follow_network_schedule = c.dtg_follow_schedule;
             dtg.hvp_step = c.hvp_step;
+            dtg.hvp = c.hvp;
             weight::module_aware_options module_aware;
             module_aware.hvp_step = c.hvp_step;
+            module_aware.hvp = c.hvp;
             run_result r;
             // stl@dev: STL on exactly the part the dev-set methods train on (same seed, same split).
             const bool on_dev_part = method == "stl@dev";
