@@ -19,6 +19,7 @@
 #include "auxl/meta/lookahead.hpp"
 #include "auxl/weight/module_aware.hpp"
 #include "gradcheck.hpp"
+#include "plain_layer.hpp"
 #include "synthetic.hpp"
 #include "temp_dir.hpp"
 #include <fstream>
@@ -214,30 +215,7 @@ namespace {
 using relu_mlp_double = nn::sequential<nn::input<20>, nn::dense<16>, nn::relu, nn::dense<16>, nn::relu>;
 using relu_model_double = nn::basic_multi_task<double, relu_mlp_double, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
 
-/// A layer written to the basic contract only (no backward_tangent).
-struct plain_double {
-    template <class T, class In>
-    struct layer {
-        using scalar_type = T;
-        using input_shape = In;
-        using output_shape = In;
-        static constexpr std::size_t parameter_count = 0;
-        static const char* name() { return "plain_double"; }
-        static std::vector<segment> segments() { return {}; }
-        void reserve(std::size_t) {}
-        void init(T*, rng&, nn::init_scheme) const {}
-        void forward(const nn::layer_context<T>& ctx, const T* x, T* y) const {
-            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y[i] = 2 * x[i];
-        }
-        void backward(const nn::layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
-            if (dx) for (std::size_t i = 0; i < ctx.batch * In::size; ++i) dx[i] += 2 * dy[i];
-        }
-        void tangent(const nn::layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
-            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y_dot[i] = x_dot ? 2 * x_dot[i] : T(0);
-        }
-    };
-};
-using plain_trunk = nn::sequential<nn::input<20>, nn::dense<8>, plain_double, nn::relu>;
+using plain_trunk = nn::sequential<nn::input<20>, nn::dense<8>, testing::scale_by_two, nn::relu>;
 using plain_model = nn::basic_multi_task<double, plain_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>>;
 static_assert(relu_model_double::has_backward_tangent && !plain_model::has_backward_tangent);
 

@@ -18,6 +18,7 @@
 #include "auxl/nn/relu.hpp"
 #include "auxl/nn/tanh.hpp"
 #include "gradcheck.hpp"
+#include "plain_layer.hpp"
 
 using namespace auxl;
 using auxl::testing::numeric_directional;
@@ -365,30 +366,7 @@ TEST_CASE("single-chain network gradient and tangent match finite differences") 
 }
 
 namespace {
-/// A user layer written to the basic contract only: backward adds into dx and has no
-/// assigns_input_gradient, so the block must hand it a zeroed buffer every time.
-struct scale_by_two {
-    template <class T, class In>
-    struct layer {
-        using scalar_type = T;
-        using input_shape = In;
-        using output_shape = In;
-        static constexpr std::size_t parameter_count = 0;
-        static const char* name() { return "scale_by_two"; }
-        static std::vector<segment> segments() { return {}; }
-        void reserve(std::size_t) {}
-        void init(T*, rng&, nn::init_scheme) const {}
-        void forward(const nn::layer_context<T>& ctx, const T* x, T* y) const {
-            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y[i] = 2 * x[i];
-        }
-        void backward(const nn::layer_context<T>& ctx, const T*, const T*, const T* dy, T* dx) const {
-            if (dx) for (std::size_t i = 0; i < ctx.batch * In::size; ++i) dx[i] += 2 * dy[i];
-        }
-        void tangent(const nn::layer_context<T>& ctx, const T*, const T* x_dot, const T*, T* y_dot) const {
-            for (std::size_t i = 0; i < ctx.batch * In::size; ++i) y_dot[i] = x_dot ? 2 * x_dot[i] : T(0);
-        }
-    };
-};
+using auxl::testing::scale_by_two;
 static_assert(!nn::assigns_input_gradient<scale_by_two::layer<double, shape<4>>>);
 }  // namespace
 

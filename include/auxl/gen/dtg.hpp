@@ -262,7 +262,7 @@ public:
 
         dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
         auto& reducer = trainer.reducer();
-        const bool exact = uses_exact_products<Model>();
+        const bool exact = meta::use_exact_products<Model>(options_.hvp, "auxl::gen::dtg");
         auto apply_H = [&](std::span<const T> u, std::span<T> out) {
             if (exact) {
                 lower_hessian_vector(trainer, b, u, out);
@@ -437,12 +437,7 @@ public:
             model.backward_tangent(up, up_dot, out);
             // The generated task on x̃.
             const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
-            model.forward(x_tilde_.data(), B, trainer.reuse_masks());
-            model.tangent(&tangent_direction_);
-            ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
-                                  dy_[generated_head].data(), lambda);
-            ce.gradient_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_,
-                                loss::soft_targets<T>{y_tilde_.data()}, nullptr, dy_dot_[generated_head].data(), lambda);
+            generated_upstream_and_tangent(trainer, B, lambda);
             std::array<const T*, Model::task_count> gen_up{};
             gen_up[generated_head] = dy_[generated_head].data();
             model.backward_input(gen_up);
@@ -458,23 +453,10 @@ public:
     template <class Trainer>
     void mixed_product(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
         clear_upstream(b.size);
-        if (uses_exact_products<std::remove_reference_t<decltype(trainer.model())>>()) add_exact_mixed_upstream(trainer, b, s, scale);
+        if (meta::use_exact_products<std::remove_reference_t<decltype(trainer.model())>>(options_.hvp, "auxl::gen::dtg"))
+            add_exact_mixed_upstream(trainer, b, s, scale);
         else add_mixed_upstream(trainer, b, s, scale);
         backward_generators(b);
-    }
-
-    /// Whether the upper step forms exact products for Model (the hvp option and the model's layers).
-    template <class Model>
-    bool uses_exact_products() const {
-        if (options_.hvp == meta::hvp_method::central_difference) return false;
-        if constexpr (Model::has_backward_tangent) {
-            return true;
-        } else {
-            if (options_.hvp == meta::hvp_method::exact)
-                raise<config_error>("auxl::gen::dtg: hvp = exact needs backward_tangent in every layer of the model "
-                                    "(nn/context.hpp); a layer lacks it: add it, or set hvp = central_difference");
-            return false;
-        }
     }
 
     /// Adds ∇_φ R to the upper gradients and sets regulariser() to R, for the batch generate()
@@ -562,12 +544,7 @@ private:
                     omega_grad_[m] += T(scale * d);
                 }
             }
-            model.forward(x_tilde_.data(), B, trainer.reuse_masks());
-            model.tangent(&tangent_direction_);
-            ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
-                                  dy_[generated_head].data(), lambda);
-            ce.gradient_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_,
-                                loss::soft_targets<T>{y_tilde_.data()}, nullptr, dy_dot_[generated_head].data(), lambda);
+            generated_upstream_and_tangent(trainer, B, lambda);
             auto& dx = dx_[0];
             auto& dx_dot = dx_[1];
             dx.assign(B * F, T(0));
@@ -625,6 +602,20 @@ private:
             dy_[k].resize(B * Model::head_widths[k]);
             dy_dot_[k].resize(B * Model::head_widths[k]);
         }
+    }
+
+    // The generated task at x̃ for the direction in tangent_direction_: forward, tangent, λ·∂L_gen/∂out
+    // into dy_ and its tangent into dy_dot_.
+    template <class Trainer>
+    void generated_upstream_and_tangent(Trainer& trainer, std::size_t B, T lambda) {
+        auto& model = trainer.model();
+        const auto& ce = trainer.loss();
+        model.forward(x_tilde_.data(), B, trainer.reuse_masks());
+        model.tangent(&tangent_direction_);
+        ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
+                              dy_[generated_head].data(), lambda);
+        ce.gradient_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_,
+                            loss::soft_targets<T>{y_tilde_.data()}, nullptr, dy_dot_[generated_head].data(), lambda);
     }
 
     // Manual task m's per-example weights without the learned weight ω_m (∂L_T/∂ω_m is the

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "auxl/core/arena.hpp"
+#include "auxl/core/error.hpp"
 
 namespace auxl::meta {
 
@@ -33,11 +34,30 @@ namespace auxl::meta {
 ///                       differences.
 enum class hvp_method { automatic, exact, central_difference };
 
+/// Whether a rule configured with `method` forms exact products for Model (one whose layers all
+/// have backward_tangent exposes Model::has_backward_tangent = true).  `who` names the rule in the
+/// error raised when exact products are demanded of a model that cannot give them.
+template <class Model>
+bool use_exact_products(hvp_method method, const char* who);
+
 inline const char* to_string(hvp_method m) {
     switch (m) {
         case hvp_method::exact: return "exact";
         case hvp_method::central_difference: return "central_difference";
         default: return "automatic";
+    }
+}
+
+template <class Model>
+bool use_exact_products(hvp_method method, const char* who) {
+    if (method == hvp_method::central_difference) return false;
+    if constexpr (Model::has_backward_tangent) {
+        return true;
+    } else {
+        if (method == hvp_method::exact)
+            raise<config_error>(who, ": hvp = exact needs backward_tangent in every layer of the model (nn/context.hpp); "
+                                "a layer lacks it: add it, or set hvp = central_difference");
+        return false;
     }
 }
 

@@ -117,8 +117,7 @@ struct conv2d {
             workspace(count);  // the thread count may have grown since reserve()
             // One worker accumulates straight into the gradient arena; several into their own
             // partial sums, added below in worker order.
-            if (ctx.grad && count > 1)
-                for (std::size_t t = 0; t < count; ++t) std::fill(workers_[t].grad.begin(), workers_[t].grad.end(), T(0));
+            if (ctx.grad) zero_worker_gradients(count);
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 const T* dyn = dy + n * output_shape::size;
                 if constexpr (pooling::active) {  // from here on dyn is this sample's dL/dz
@@ -141,9 +140,7 @@ struct conv2d {
                     col2im_add(wk, dx + n * In::size, ctx.assign_dx);
                 }
             });
-            if (ctx.grad && count > 1)
-                for (std::size_t t = 0; t < count; ++t)
-                    for (std::size_t i = 0; i < parameter_count; ++i) ctx.grad[i] += workers_[t].grad[i];
+            if (ctx.grad) add_worker_gradients(count, ctx.grad);
         }
 
         void backward_tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, [[maybe_unused]] const T* y,
@@ -152,8 +149,7 @@ struct conv2d {
             const T* w_dot = ctx.param_tangent ? ctx.param_tangent + weight_offset : nullptr;
             const std::size_t count = workers(ctx.batch);
             workspace(count);
-            if (ctx.grad && count > 1)
-                for (std::size_t t = 0; t < count; ++t) std::fill(workers_[t].grad.begin(), workers_[t].grad.end(), T(0));
+            if (ctx.grad) zero_worker_gradients(count);
             for_each_sample(ctx.batch, [&](std::size_t n, worker& wk) {
                 const std::size_t at = n * output_shape::size;
                 const T* dzn = dy + at;         // this sample's dL/dz
@@ -189,9 +185,7 @@ struct conv2d {
                     col2im_add(wk, dx_dot + n * In::size, false);
                 }
             });
-            if (ctx.grad && count > 1)
-                for (std::size_t t = 0; t < count; ++t)
-                    for (std::size_t i = 0; i < parameter_count; ++i) ctx.grad[i] += workers_[t].grad[i];
+            if (ctx.grad) add_worker_gradients(count, ctx.grad);
         }
 
         void tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, [[maybe_unused]] const T* y, T* y_dot) {
@@ -402,6 +396,19 @@ struct conv2d {
                     }
                 }
             }
+        }
+
+        // Several workers accumulate parameter gradients into their own partial sums, zeroed first
+        // and then added in worker order (the same bits for a thread count); one writes straight
+        // into the arena.
+        void zero_worker_gradients(std::size_t count) {
+            if (count > 1)
+                for (std::size_t t = 0; t < count; ++t) std::fill(workers_[t].grad.begin(), workers_[t].grad.end(), T(0));
+        }
+        void add_worker_gradients(std::size_t count, T* grad) const {
+            if (count > 1)
+                for (std::size_t t = 0; t < count; ++t)
+                    for (std::size_t i = 0; i < parameter_count; ++i) grad[i] += workers_[t].grad[i];
         }
 
         // Workers for a batch: as many as the GEMM threads can run at once, capped by the batch.

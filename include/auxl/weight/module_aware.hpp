@@ -170,7 +170,7 @@ public:
         trainer.reducer().average(std::span<T>(aux_grads.data(), K_ * P));
 
         // J u = H_pri u + Σ_k H_k (a_k ⊙ u) + wd u.
-        const bool exact = uses_exact_products<Model>();
+        const bool exact = meta::use_exact_products<Model>(opts_.hvp, "auxl::weight::module_aware");
         auto apply_J = [&](std::span<const T> u, std::span<T> out) {
             auto& scaled = *buffers<T>().scaled;
             auto& hv = *buffers<T>().hv;
@@ -264,20 +264,6 @@ private:
         if (st.aux.size() != K_ * P) st.aux.resize(K_ * P);
         st.w = workspace<T>{&st.v, &st.s, &st.aux, &st.scaled, &st.hv, &st.saved, &st.spare, std::move(st.w.dy),
                             std::move(st.w.dy_dot), std::move(st.w.dev)};
-    }
-
-    /// Whether compute_hypergradient forms exact products for Model (hvp option and the model's layers).
-    template <class Model>
-    bool uses_exact_products() const {
-        if (opts_.hvp == meta::hvp_method::central_difference) return false;
-        if constexpr (Model::has_backward_tangent) {
-            return true;
-        } else {
-            if (opts_.hvp == meta::hvp_method::exact)
-                raise<config_error>("auxl::weight::module_aware: hvp = exact needs backward_tangent in every layer of the model "
-                                    "(nn/context.hpp); a layer lacks it: add it, or set hvp = central_difference");
-            return false;
-        }
     }
 
     // out = H_task u on the step's batch, exactly: forward, tangent along u, the loss's gradient
