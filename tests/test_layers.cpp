@@ -191,6 +191,25 @@ void check_layer(std::uint64_t seed, bool training = false) {
 
 }  // namespace
 
+namespace {
+// An activation with no curvature_ratio and not piecewise linear: its layer (and a convolution it
+// is fused into) has no second-order pass, so exact products fall back to central differences.
+struct no_curvature {
+    static const char* name() { return "no_curvature"; }
+    template <class T>
+    static T value(T x) { return x / (T(1) + (x > T(0) ? x : -x)); }
+    template <class T>
+    static T slope(T x, T) { const T d = T(1) + (x > T(0) ? x : -x); return T(1) / (d * d); }
+    template <class T>
+    static T output_slope(T y) { const T d = T(1) - (y > T(0) ? y : -y); return d * d; }
+    template <class T, class In>
+    using layer = nn::detail::elementwise_layer<T, In, no_curvature>;
+};
+static_assert(!nn::has_backward_tangent<no_curvature::layer<double, shape<4>>>);
+static_assert(!nn::has_backward_tangent<nn::conv2d<2, 3, 1, 1, no_curvature>::layer<double, shape<1, 5, 5>>>);
+static_assert(nn::has_backward_tangent<nn::conv2d<2, 3, 1, 1, nn::tanh>::layer<double, shape<1, 5, 5>>>);
+}  // namespace
+
 TEST_CASE("dense backward and tangent match finite differences") {
     check_layer<nn::dense<5>, shape<7>>(1);
     check_layer<nn::dense<1>, shape<3>>(2);

@@ -144,7 +144,9 @@ struct conv2d {
         }
 
         void backward_tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, [[maybe_unused]] const T* y,
-                              [[maybe_unused]] const T* y_dot, const T* dy, const T* dy_dot, T* dx_dot) {
+                              [[maybe_unused]] const T* y_dot, const T* dy, const T* dy_dot, T* dx_dot)
+            requires detail::second_order_activation<Activation, T>
+        {
             const T* w = ctx.params + weight_offset;
             const T* w_dot = ctx.param_tangent ? ctx.param_tangent + weight_offset : nullptr;
             const std::size_t count = workers(ctx.batch);

@@ -52,7 +52,9 @@ public:
     }
 
     void backward_tangent(const layer_context<T>& ctx, const T* x, const T* x_dot, const T* y, const T* y_dot, const T* dy,
-                          const T* dy_dot, T* dx_dot) const {
+                          const T* dy_dot, T* dx_dot) const
+        requires second_order_activation<F, T>
+    {
         if (!dx_dot) return;
         const std::size_t count = ctx.batch * In::size;
         for (std::size_t i = 0; i < count; ++i) dx_dot[i] += dy_dot[i] * F::template slope<T>(x[i], y[i]);

@@ -35,6 +35,12 @@ inline constexpr bool piecewise_linear_activation = [] {
     else return false;
 }();
 
+/// Whether activation F can take part in second-order passes (backward_tangent): piecewise
+/// linear, or giving f''/f' from its output (curvature_ratio).  No activation qualifies trivially.
+template <class F, class T>
+concept second_order_activation = std::same_as<F, no_activation> || piecewise_linear_activation<F> ||
+                                  requires(T v) { { F::template curvature_ratio<T>(v) } -> std::same_as<T>; };
+
 /// What a layer with a fused activation F does at each pass; F = no_activation does nothing.
 template <class F>
 struct fused_activation {
