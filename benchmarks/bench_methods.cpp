@@ -36,11 +36,13 @@ using dtg_model = nn::multi_task<mlp_trunk, nn::head<nn::dense<5>>, nn::head<nn:
 using dtg_gen = gen::dtg_for<dtg_model, 128, 5, gen::human_hierarchy>;
 
 template <class Generator>
-Generator make_generator(bool weights = false, std::size_t upper_every = 1) {
+Generator make_generator(bool weights = false, std::size_t upper_every = 1,
+                         meta::hvp_method hvp = meta::hvp_method::automatic) {
     if constexpr (requires(Generator g) { g.feature_generator(); }) {
         gen::dtg_options o;
         o.psi_per_class = 2;
         o.upper_every = upper_every;
+        o.hvp = hvp;
         return Generator(o);
     } else if constexpr (requires(Generator g) { g.blocks(); }) {
         if constexpr (requires(Generator g) { g.policy(); }) {
@@ -58,8 +60,21 @@ Generator make_generator(bool weights = false, std::size_t upper_every = 1) {
     }
 }
 
+template <class Rule>
+Rule make_rule(meta::hvp_method hvp) {
+    if constexpr (std::is_same_v<Rule, weight::module_aware>) {
+        weight::module_aware_options o;
+        o.hvp = hvp;
+        return Rule(o);
+    } else {
+        return Rule{};
+    }
+}
+
 /// One epoch of fit() over 1,024 random 784-pixel examples (8 steps at batch 128), per iteration.
-template <class Generator, class Rule, bool Weights = false, class Model = mlp_model, std::size_t UpperEvery = 1>
+/// Hvp: how module-aware and DTG form their second-order products (exact by default).
+template <class Generator, class Rule, bool Weights = false, class Model = mlp_model, std::size_t UpperEvery = 1,
+          meta::hvp_method Hvp = meta::hvp_method::automatic>
 void BM_epoch(benchmark::State& state) {
     set_gemm_threads(static_cast<int>(state.range(1)));
     const std::size_t B = static_cast<std::size_t>(state.range(0));
@@ -75,8 +90,8 @@ void BM_epoch(benchmark::State& state) {
     o.seed = 1;
     o.batch_size = B;
     o.focal_gamma = 0.0;
-    trainer<Model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), make_generator<Generator>(Weights, UpperEvery), Rule{},
-                                           sgd({.learning_rate = 0.01, .momentum = 0.9}), o);
+    trainer<Model, Generator, Rule, sgd> t(data::hierarchy::fashion_super5(), make_generator<Generator>(Weights, UpperEvery, Hvp),
+                                           make_rule<Rule>(Hvp), sgd({.learning_rate = 0.01, .momentum = 0.9}), o);
     std::size_t epochs = 0;
     for (auto _ : state) {
         ++epochs;
@@ -133,6 +148,12 @@ BENCHMARK(BM_epoch<rl_gen, weight::equal>)->Name("epoch/rl_aux+equal")->Apply(ar
 BENCHMARK(BM_epoch<rl_gen, weight::equal, true>)->Name("epoch/rl_aux_w+equal")->Apply(args);
 BENCHMARK(BM_epoch<dtg_gen, weight::equal, false, dtg_model, 1>)->Name("epoch/dtg(upper_every=1)")->Apply(args);
 BENCHMARK(BM_epoch<dtg_gen, weight::equal, false, dtg_model, 20>)->Name("epoch/dtg(upper_every=20)")->Apply(args);
+// The same with central-difference second-order products (the default before 2026-12-05).
+constexpr auto central = meta::hvp_method::central_difference;
+BENCHMARK(BM_epoch<gen::human_hierarchy, weight::module_aware, false, mlp_model, 1, central>)
+    ->Name("epoch/human+module_aware(central)")
+    ->Apply(args);
+BENCHMARK(BM_epoch<dtg_gen, weight::equal, false, dtg_model, 1, central>)->Name("epoch/dtg(upper_every=1,central)")->Apply(args);
 
 }  // namespace
 
@@ -146,11 +167,13 @@ int main(int argc, char** argv) {
                                                   "maxl+cosine", "maxl-fd+equal"},
                                   "stl");
     std::printf("\nms per epoch of fit() (1,024 examples, 8 steps; RL-AUX, module_aware and DTG train on 95%% of them\n"
-                "and use the other 5%% as their dev set; DTG's model has a third head for its generated task);\n"
+                "and use the other 5%% as their dev set; DTG's model has a third head for its generated task;\n"
+                "(central): second-order products by central differences instead of exact ones);\n"
                 "ratio to STL's epoch in the same run\n");
     auxl_bench::print_ratio_table(reporter.time, {"epoch/stl", "epoch/human+equal", "epoch/human+cosine", "epoch/human+module_aware",
                                                   "epoch/human+transference", "epoch/maxl+equal", "epoch/rl_aux+equal",
-                                                  "epoch/rl_aux_w+equal", "epoch/dtg(upper_every=1)", "epoch/dtg(upper_every=20)"},
+                                                  "epoch/rl_aux_w+equal", "epoch/dtg(upper_every=1)", "epoch/dtg(upper_every=20)",
+                                                  "epoch/human+module_aware(central)", "epoch/dtg(upper_every=1,central)"},
                                   "epoch/stl");
     auxl_bench::print_gemm_line();
     benchmark::Shutdown();
