@@ -106,6 +106,15 @@ assert other.returncode == 2 and "holds runs of another configuration" in other.
 assert snapshot(state) == before
 print("another configuration on the same state: refused")
 
+# Central-difference second-order products on state made with exact ones: refused too (the
+# products change module-aware's and DTG's numbers); an unknown --hvp value is a clear error.
+other = demo_run("--out", out, "--resume", state, "--hvp", "central")
+assert other.returncode == 2 and "hvp central" in other.stderr and "hvp exact" in other.stderr, other.stderr
+assert snapshot(state) == before
+bogus = demo_run("--out", out, "--hvp", "approximate")
+assert bogus.returncode == 2 and "--hvp takes exact or central, not 'approximate'" in bogus.stderr, bogus.stderr
+print("other second-order products on the same state, and an unknown --hvp: refused")
+
 # A truncated run record: a clear error naming the file, nothing changed.
 record = os.path.join(state, "half2_mlp_dtg_seed3.done")
 with open(record) as f:
