@@ -34,6 +34,8 @@
 #include "auxl/train/callbacks.hpp"
 #include "auxl/train/runtime_select.hpp"
 
+const char* auxl_build_id();  // generated at build time (examples/CMakeLists.txt, cmake/write_build_id.cmake)
+
 
 using namespace auxl;
 
@@ -63,6 +65,7 @@ struct config {
     std::filesystem::path out = "fashion_hierarchy_runs";
     std::filesystem::path data_dir;
     std::filesystem::path resume_dir;  // empty: no checkpoints (the runs start over if stopped)
+    bool accept_code_change = false;   // --resume state of another build of the code: continue it
     double time_limit = -1;            // seconds; < 0: none (needs resume_dir; 0 stops after each step)
     bool progress = false;
     // Defaults follow the PyTorch reference measurement of the issue (torch.nn default init, pixels
@@ -123,7 +126,11 @@ void usage() {
                  "  --resume DIR       keep the runs' state in DIR: a checkpoint after every epoch and a record of\n"
                  "                     each finished run.  The same command again (same DIR) skips the finished\n"
                  "                     runs and continues an interrupted one where its last checkpoint stands, bit\n"
-                 "                     for bit; flags that change the numbers must be the same (DIR/config.txt)\n"
+                 "                     for bit; flags that change the numbers must be the same (DIR/config.txt),\n"
+                 "                     and so must the code: DIR records the build's id (version, a hash of the\n"
+                 "                     headers and of this program's source, compiler, build type)\n"
+                 "  --accept-code-change  continue --resume state that another build of the code made (its\n"
+                 "                     runs then mix two codes' numbers; DIR/config.txt lists every build)\n"
                  "  --time-limit S     stop after S seconds of wall time (needs --resume): the running run saves a\n"
                  "                     checkpoint where it stands and the program exits with code 75; the same\n"
                  "                     command continues it (0: after every step)\n";
@@ -176,6 +183,7 @@ config parse(int argc, char** argv) {
         else if (a == "--data") c.data_dir = value(i);
         else if (a == "--progress") c.progress = true;
         else if (a == "--resume") c.resume_dir = value(i);
+        else if (a == "--accept-code-change") c.accept_code_change = true;
         else if (a == "--time-limit") {
             c.time_limit = number(i);
             if (!(c.time_limit >= 0)) raise<config_error>("fashion_hierarchy: --time-limit must be a number of seconds >= 0");
@@ -247,7 +255,10 @@ struct run_result {
 // --- resuming (--resume DIR) ------------------------------------------------------------------
 // DIR holds one configuration's runs: config.txt (the flags that change the numbers, and the GEMM
 // backend, whose kernels round differently), <run>.ckpt (the trainer after its last finished
-// epoch, or where --time-limit stopped it) and <run>.done (a finished run's result).
+// epoch, or where --time-limit stopped it) and <run>.done (a finished run's result).  config.txt
+// ends with a "code" line per build that ran in DIR (auxl_build_id(), cmake/write_build_id.cmake):
+// a build continues DIR only if it made the last one, or with --accept-code-change, which adds its
+// own — so a study's runs never mix two codes' numbers silently.
 
 /// Thrown when --time-limit stops a run; main() exits with code 75 (EX_TEMPFAIL: try again).
 struct time_limit_reached {
@@ -294,21 +305,53 @@ std::string read_text(const std::filesystem::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-/// Creates DIR/config.txt, or refuses a DIR whose runs were made with other numbers.
+/// The "code <build id>" lines of a config.txt, in order, and the text without them.
+struct recorded_config {
+    std::string numerics;
+    std::vector<std::string> codes;
+};
+
+recorded_config split_code_lines(const std::string& text) {
+    recorded_config r;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("code ", 0) == 0) r.codes.push_back(line.substr(5));
+        else r.numerics += line + "\n";
+    }
+    return r;
+}
+
+/// Creates DIR/config.txt, or refuses a DIR whose runs were made with other numbers or, unless
+/// --accept-code-change, by another build of the code.
 void claim_resume_dir(const config& c) {
     std::filesystem::create_directories(c.resume_dir);
     const auto path = c.resume_dir / "config.txt";
     const std::string mine = numerics_config(c);
+    const std::string code = auxl_build_id();
     if (!std::filesystem::exists(path)) {
-        io::write_atomically(path, [&](std::ostream& out) { out << mine; });
+        io::write_atomically(path, [&](std::ostream& out) { out << mine << "code " << code << "\n"; });
         return;
     }
-    const std::string theirs = read_text(path);
-    if (theirs != mine) {
+    const auto theirs = split_code_lines(read_text(path));
+    if (theirs.numerics != mine) {
         raise<config_error>("fashion_hierarchy: --resume ", c.resume_dir.string(), " holds runs of another configuration;\n",
-                            "its config.txt:\n", theirs, "this command:\n", mine,
+                            "its config.txt:\n", theirs.numerics, "this command:\n", mine,
                             "use another directory, or the flags (and GEMM threads and kernel) it was made with");
     }
+    if (!theirs.codes.empty() && theirs.codes.back() == code) return;
+    const std::string last = theirs.codes.empty() ? "(not recorded: made before builds were recorded)" : theirs.codes.back();
+    if (!c.accept_code_change) {
+        raise<config_error>("fashion_hierarchy: --resume ", c.resume_dir.string(), " holds runs made by another build of the code;\n",
+                            "its runs: ", last, "\nthis program: ", code, "\n",
+                            "continue them with the build that made them, use another directory, or pass "
+                            "--accept-code-change to let this build continue them (their numbers then mix two codes)");
+    }
+    io::write_atomically(path, [&](std::ostream& out) {
+        out << mine;
+        for (const auto& earlier : theirs.codes) out << "code " << earlier << "\n";
+        out << "code " << code << "\n";
+    });
+    std::printf("--accept-code-change: continuing runs made by %s with %s\n", last.c_str(), code.c_str());
 }
 
 std::string one_line(std::string text) {
@@ -542,7 +585,7 @@ int main(int argc, char** argv) {
                     "examples, %zu epochs, %zu seeds; SGD lr %.3g (cosine), momentum 0.9, wd 5e-4, batch %zu, aux weight %.3g, focal gamma %.3g; %s inputs\n",
                     c.hierarchy.c_str(), h.primary_classes(), c.model == "mlp" ? "MLP 784-256-128" : "CNN c32-p-c64-p-d128",
                     c.train_size, c.epochs, c.seeds, c.lr, c.batch, c.aux_weight, c.focal, c.standardize ? "standardised" : "[0, 1]");
-        std::printf("GEMM: %s, %d threads\n", gemm_backend().c_str(), gemm_threads());
+        std::printf("GEMM: %s, %d threads; code: %s\n", gemm_backend().c_str(), gemm_threads(), auxl_build_id());
         // The run's record names the DTG variant, so an A/B's two logs differ where the runs did.
         if (std::any_of(c.methods.begin(), c.methods.end(), [](const std::string& m) { return m.rfind("dtg", 0) == 0; })) {
             std::printf("DTG: upper step every %zu lower steps; generator rates %s\n", c.dtg_upper_every,

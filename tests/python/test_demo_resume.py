@@ -4,7 +4,8 @@ for bit.  One run goes straight through; the same command with --time-limit 0 st
 single step (exit 75, a checkpoint where it stands) and is started again until it finishes.  The
 two must print the same accuracies and write the same per-epoch logs (times aside), and every
 stop leaves the finished runs' accuracies in partial_runs_*.csv.  Then: a
-changed flag on the same DIR and a corrupt run record are refused without touching DIR.
+changed flag on the same DIR, state made by another build of the code (unless
+--accept-code-change) and a corrupt run record are refused without touching DIR.
 
     test_demo_resume.py FASHION_HIERARCHY WORK_DIR
 Exit 77 (skip) when the demo finds no Fashion-MNIST (it exits 77 itself)."""
@@ -114,6 +115,38 @@ assert snapshot(state) == before
 bogus = demo_run("--out", out, "--hvp", "approximate")
 assert bogus.returncode == 2 and "--hvp takes exact or central, not 'approximate'" in bogus.stderr, bogus.stderr
 print("other second-order products on the same state, and an unknown --hvp: refused")
+
+# Another build of the code on the same state.  config.txt's last "code" line names the build that
+# made the runs; another build is refused, naming both, unless --accept-code-change, which continues
+# them and records its own id after the earlier one.  State from before builds were recorded (no
+# "code" line) counts as another build.
+config_path = os.path.join(state, "config.txt")
+with open(config_path) as f:
+    config_text = f.read()
+codes = [line for line in config_text.splitlines() if line.startswith("code ")]
+assert len(codes) == 1 and codes[0].startswith("code auxl ") and ", sources " in codes[0], config_text
+assert config_text.endswith(codes[0] + "\n"), config_text
+this_build, other_build = codes[0], "code auxl 0.0.9, sources 000000000000, GNU 1.0, Release"
+for recorded, named in ((other_build, "sources 000000000000"), ("", "not recorded")):
+    with open(config_path, "w") as f:
+        f.write(config_text.replace(this_build + "\n", recorded + "\n" if recorded else ""))
+    before = snapshot(state)
+    refused = demo_run("--out", out, "--resume", state)
+    assert refused.returncode == 2 and "made by another build of the code" in refused.stderr and named in refused.stderr \
+        and this_build[len("code "):] in refused.stderr and "--accept-code-change" in refused.stderr, refused.stderr
+    assert snapshot(state) == before
+accepted = demo_run("--out", out, "--resume", state, "--accept-code-change")
+assert accepted.returncode == 0 and accepted.stdout.count("finished earlier") == 6, accepted.stdout + accepted.stderr
+assert "--accept-code-change: continuing runs made by (not recorded" in accepted.stdout, accepted.stdout
+with open(config_path, "w") as f:
+    f.write(config_text.replace(this_build, other_build))
+accepted = demo_run("--out", out, "--resume", state, "--accept-code-change")
+assert accepted.returncode == 0 and accepted.stdout.count("finished earlier") == 6, accepted.stdout + accepted.stderr
+with open(config_path) as f:
+    assert [line for line in f.read().splitlines() if line.startswith("code ")] == [other_build, this_build]
+again = demo_run("--out", out, "--resume", state)  # this build made the last code line: no flag needed
+assert again.returncode == 0 and again.stdout.count("finished earlier") == 6, again.stdout + again.stderr
+print("state made by another build of the code: refused, and continued with --accept-code-change")
 
 # A truncated run record: a clear error naming the file, nothing changed.
 record = os.path.join(state, "half2_mlp_dtg_seed3.done")
