@@ -27,6 +27,7 @@ them with unpaired standard errors.
 """
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -208,25 +209,55 @@ def train_one(method, model, hierarchy, x, fine, test_x, test_fine, seed, epochs
             "seconds_per_epoch": seconds / epochs, "ms_per_step": 1000 * seconds / max(steps, 1)}
 
 
-def claim_resume_dir(directory, numerics):
-    """Creates DIR/config.json, or refuses a --resume DIR whose runs were made with other numbers."""
+def code_id():
+    """The code the runs use: a hash of this program and the modules it imports from benchmarks/
+    (the PyTorch reference's methods, the CSV and IDX readers), so any edit there changes it."""
+    digest = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("torch_study.py", "torch_reference.py", "study_csv.py", "idx_reader.py"):
+        with open(os.path.join(here, name), "rb") as f:
+            digest.update(name.encode() + b"\0" + f.read() + b"\0")
+    return f"torch_study sources {digest.hexdigest()[:12]}"
+
+
+def claim_resume_dir(directory, numerics, accept_code_change=False):
+    """Creates DIR/config.json, or refuses a --resume DIR whose runs were made with other numbers or,
+    unless accept_code_change, by other code.  config.json's "code" lists every code id that ran
+    there; the last must be this one's (accept_code_change appends it)."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "config.json")
-    if not os.path.exists(path):
+    code = code_id()
+
+    def write(config):
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(numerics, f, indent=1, sort_keys=True)
+            json.dump(config, f, indent=1, sort_keys=True)
         os.replace(tmp, path)
+
+    if not os.path.exists(path):
+        write({**numerics, "code": [code]})
         return
     try:
         with open(path) as f:
             theirs = json.load(f)
+        codes = theirs.pop("code", [])
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ValueError('"code" is not a list of code ids')
     except (OSError, ValueError) as e:
         raise SystemExit(f"torch_study --resume: cannot read {path}: {e}") from None
     if theirs != numerics:
         raise SystemExit(f"torch_study --resume: {directory} holds runs of another configuration:\n  its config.json: "
                          f"{json.dumps(theirs, sort_keys=True)}\n  this command:     {json.dumps(numerics, sort_keys=True)}\n"
                          "use another directory, or the settings it was made with")
+    if codes and codes[-1] == code:
+        return
+    last = codes[-1] if codes else "(not recorded: made before code ids were recorded)"
+    if not accept_code_change:
+        raise SystemExit(f"torch_study --resume: {directory} holds runs made by other code;\n  its runs:     {last}\n"
+                         f"  this program: {code}\ncontinue them with the code that made them, use another directory, "
+                         "or pass --accept-code-change to let this code continue them (their numbers then mix two codes)")
+    write({**numerics, "code": codes + [code]})
+    print(f"--accept-code-change: continuing runs made by {last} with {code}", flush=True)
 
 
 def read_run_record(path):
@@ -357,6 +388,9 @@ def main():
     ap.add_argument("--resume", metavar="DIR",
                     help="keep each run's state in DIR (after every epoch) and each finished run's result: the same "
                          "command again skips the finished runs and continues an interrupted one bit for bit")
+    ap.add_argument("--accept-code-change", action="store_true",
+                    help="continue --resume state that other code made (DIR/config.json's \"code\" lists every code "
+                         "that ran there; without this flag a different one is refused)")
     ap.add_argument("--time-limit", type=float, metavar="S",
                     help="stop after S seconds (needs --resume): the running run saves where it stands, exit code 75; "
                          "the same command continues it (0: after every step)")
@@ -400,16 +434,16 @@ def main():
         # The settings that change a run's numbers (kernels round differently: the kernel too).
         claim_resume_dir(a.resume, {"epochs": a.epochs, "batch": a.batch, "lr": a.lr, "aux_weight": a.aux_weight,
                                     "dtg_follow_schedule": a.dtg_follow_schedule, "threads": a.threads,
-                                    "blas_threads": blas_threads, "kernel": blas_kernel(), "torch": torch.__version__})
+                                    "blas_threads": blas_threads, "kernel": blas_kernel(), "torch": torch.__version__}, a.accept_code_change)
     (train_x, train_fine), (test_x, test_fine) = load_fashion_mnist(a.data)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "README.txt"), "a") as f:
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
                 f"torch {torch.__version__}, {a.threads} threads (OpenBLAS {blas_threads}, kernel {blas_kernel()}), "
-                f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}\n")
+                f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, {code_id()}\n")
     # The run log's kernel line, in the demo's form: scripts/make_results.py reads it from <dir>.log to
     # pair each run with the STL run on its own kernel (kernels round differently).
-    print(f"GEMM: PyTorch {torch.__version__} through OpenBLAS, kernel {blas_kernel()}, {blas_threads} threads", flush=True)
+    print(f"GEMM: PyTorch {torch.__version__} through OpenBLAS, kernel {blas_kernel()}, {blas_threads} threads; code: {code_id()}", flush=True)
     for model, hierarchy, n, methods, seeds in plan:
         directory = directory_of(model, hierarchy, n)
         runs = {}

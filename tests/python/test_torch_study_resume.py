@@ -12,6 +12,7 @@
    learning rate on the same state, a corrupt run record and a foreign state file are refused.
 Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -129,6 +130,34 @@ with tempfile.TemporaryDirectory() as d:
     other = run(out, *common, "--resume", state, "--lr", "0.1")
     assert other.returncode != 0 and "holds runs of another configuration" in other.stderr and '"lr": 0.1' in other.stderr, \
         other.stderr
+    # Runs made by other code (config.json's last "code" id another, or none recorded): refused,
+    # naming both; --accept-code-change continues them and appends this code's id.
+    config_path = os.path.join(state, "config.json")
+    with open(config_path) as f:
+        config = json.load(f)
+    this_code = config["code"]
+    assert len(this_code) == 1 and this_code[0].startswith("torch_study sources "), config
+    for recorded, named in ((["torch_study sources 000000000000"], "sources 000000000000"), (None, "not recorded")):
+        changed = {k: v for k, v in config.items() if k != "code"}
+        if recorded:
+            changed["code"] = recorded
+        with open(config_path, "w") as f:
+            json.dump(changed, f)
+        before = snapshot()
+        refused = run(out, *common, "--resume", state)
+        assert refused.returncode != 0 and "made by other code" in refused.stderr and named in refused.stderr \
+            and this_code[0] in refused.stderr and "--accept-code-change" in refused.stderr, refused.stderr
+        assert snapshot() == before
+    with open(config_path, "w") as f:
+        json.dump({**config, "code": ["torch_study sources 000000000000"]}, f)
+    accepted = run(out, *common, "--resume", state, "--accept-code-change")
+    assert accepted.returncode == 0 and "--accept-code-change: continuing runs made by torch_study sources 000000000000" \
+        in accepted.stdout, accepted.stdout + accepted.stderr
+    with open(config_path) as f:
+        assert json.load(f)["code"] == ["torch_study sources 000000000000", this_code[0]]
+    again = run(out, *common, "--resume", state)
+    assert again.returncode == 0, again.stderr
+    print("runs made by other code: refused, and continued with --accept-code-change")
     record = os.path.join(state, setting, "maxl+equal_seed1.json")
     with open(record, "w") as f:
         f.write('{"accuracy": 0.5, "diverged": false')
