@@ -36,14 +36,19 @@
 //                      or (follow_network_schedule) annealed by the network's schedule.
 //
 // Cost per step: the generated head's extra forward and backward, the generators' forward; per
-// upper step ≈ 12 network passes (dev gradient, 3 HVPs of L_T = 4 passes each on batch and
-// generated batch... see benchmarks/bench_methods for the measured ratio) + one generator backward.
+// upper step: the dev gradient (a forward and backward), one forward and backward at θ on the
+// batch and on the generated batch, shared by every second-order product, then per product (3
+// HVPs and the mixed product) a tangent pass and a backward tangent on each, and one generator
+// backward.  (Sharing the passes made the step 17-19 % faster with numbers bitwise unchanged,
+// docs/bench/dtg_prepared_products_spr_2026-12-06.log; central differences instead redo a
+// forward and backward at θ ± εu for every product.)
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -263,9 +268,13 @@ public:
         dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
         auto& reducer = trainer.reducer();
         const bool exact = meta::use_exact_products<Model>(options_.hvp, "auxl::gen::dtg");
+        // Exact products: the forward and backward at θ (on b and on the generated batch) are the
+        // same for every HVP and the mixed product; they run once here, each product then costs a
+        // tangent and a backward tangent.
+        if (exact) prepare_exact_products(trainer, b);
         auto apply_H = [&](std::span<const T> u, std::span<T> out) {
             if (exact) {
-                lower_hessian_vector(trainer, b, u, out);
+                apply_lower_hessian(trainer, u, out);
             } else {
                 meta::hessian_vector(model.parameters(), u, [&](T* g) { lower_gradient(trainer, b, g); }, out, saved_, spare_,
                                      options_.hvp_step);
@@ -276,7 +285,7 @@ public:
         // The implicit term and the regulariser both act on φ through x̃ and ỹ: their upstream
         // gradients are summed first, so the generators run one backward per upper step.
         auto add_mixed = [&](std::span<const T> s, double scale) {
-            if (exact) add_exact_mixed_upstream(trainer, b, s, scale);
+            if (exact) apply_exact_mixed_upstream(trainer, b, s, scale);
             else add_mixed_upstream(trainer, b, s, scale);
         };
         zero_upper_gradients();
@@ -405,46 +414,8 @@ public:
     /// Needs a model whose layers all have backward_tangent.
     template <class Trainer>
     void lower_hessian_vector(Trainer& trainer, const train::batch<T>& b, std::span<const T> u, std::span<T> out) {
-        auto& model = trainer.model();
-        using Model = std::remove_reference_t<decltype(model)>;
-        if constexpr (Model::has_backward_tangent) {
-            const std::size_t B = b.size;
-            std::fill(out.begin(), out.end(), T(0));
-            tangent_direction_.resize(Model::parameter_count);
-            std::copy(u.begin(), u.end(), tangent_direction_.begin());
-            const auto& ce = trainer.loss();
-            const auto targets = trainer.current_targets();
-            resize_upstream<Model>(B);
-            // The primary and manual losses on x.
-            std::array<const T*, Model::task_count> up{}, up_dot{};
-            model.forward(b.inputs, B, trainer.reuse_masks());
-            model.tangent(&tangent_direction_);
-            ce.value_and_gradient(model.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary}, nullptr, dy_[0].data());
-            ce.gradient_tangent(model.output(0), model.output_tangent(0), B, Model::head_widths[0], loss::hard_targets{b.primary},
-                                nullptr, dy_dot_[0].data());
-            up[0] = dy_[0].data();
-            up_dot[0] = dy_dot_[0].data();
-            for (std::size_t m = 0; m < manual_tasks; ++m) {
-                const auto& t = targets[m];
-                if (t.type == train::auxiliary_targets<T>::kind::none) continue;
-                const T scale = T(trainer.lookahead_aux_weight(m));
-                manual_loss_gradient(ce, model, t, m + 1, B, scale, dy_[m + 1].data());
-                manual_gradient_tangent(ce, model, t, m + 1, B, scale, dy_dot_[m + 1].data());
-                up[m + 1] = dy_[m + 1].data();
-                up_dot[m + 1] = dy_dot_[m + 1].data();
-            }
-            model.backward_input(up);
-            model.backward_tangent(up, up_dot, out);
-            // The generated task on x̃.
-            const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
-            generated_upstream_and_tangent(trainer, B, lambda);
-            std::array<const T*, Model::task_count> gen_up{};
-            gen_up[generated_head] = dy_[generated_head].data();
-            model.backward_input(gen_up);
-            model.backward_tangent_head(generated_head, dy_[generated_head].data(), dy_dot_[generated_head].data(), out);
-        } else {
-            raise<config_error>("auxl::gen::dtg: exact Hessian-vector products need backward_tangent in every layer of the model");
-        }
+        prepare_exact_products(trainer, b);
+        apply_lower_hessian(trainer, u, out);
     }
 
     /// Adds scale · ∇_{φ,ω} ⟨s, ∇_θ L_T(θ, φ, ω)⟩ to the upper gradients: the derivative along s of
@@ -453,9 +424,12 @@ public:
     template <class Trainer>
     void mixed_product(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
         clear_upstream(b.size);
-        if (meta::use_exact_products<std::remove_reference_t<decltype(trainer.model())>>(options_.hvp, "auxl::gen::dtg"))
-            add_exact_mixed_upstream(trainer, b, s, scale);
-        else add_mixed_upstream(trainer, b, s, scale);
+        if (meta::use_exact_products<std::remove_reference_t<decltype(trainer.model())>>(options_.hvp, "auxl::gen::dtg")) {
+            prepare_exact_products(trainer, b);
+            apply_exact_mixed_upstream(trainer, b, s, scale);
+        } else {
+            add_mixed_upstream(trainer, b, s, scale);
+        }
         backward_generators(b);
     }
 
@@ -519,50 +493,141 @@ private:
         }
     }
 
-    // The exact mixed product's upstream: with θ moving along s (x̃, ỹ fixed), the tangent of
-    // ∂(λ L_gen)/∂x̃ (backward_tangent's input-gradient tangent), of the target coefficients
-    // λ c(θ) (their tangent along the output tangent) and of each manual loss (its JVP).
+    // ---- exact second-order products (forward-over-reverse) --------------------------------
+    // prepare_exact_products runs, at the model's current θ, the passes every product shares: the
+    // forward on b and the backward of the primary and manual losses there (the model keeps their
+    // activations and per-layer gradients), and on the trainer's scratch model (θ copied, the
+    // step's dropout masks replayed) the forward on x̃ and the backward of λ L_gen, input gradient
+    // included.  Each product along a direction u then runs a tangent pass and a backward tangent
+    // on each model: H u = ∇²_θ L_T u, or the mixed product's upstream along s.  Nothing may run
+    // either model between the preparation and the products.
+
     template <class Trainer>
-    void add_exact_mixed_upstream(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
+    void prepare_exact_products(Trainer& trainer, const train::batch<T>& b) {
         auto& model = trainer.model();
         using Model = std::remove_reference_t<decltype(model)>;
         if constexpr (Model::has_backward_tangent) {
             const std::size_t B = b.size;
-            if (meta::norm(s) == 0) return;
-            tangent_direction_.resize(Model::parameter_count);
-            std::copy(s.begin(), s.end(), tangent_direction_.begin());
+            const auto& ce = trainer.loss();
+            const auto targets = trainer.current_targets();
             resize_upstream<Model>(B);
+            exact_primary_ = b.primary;
+            exact_manual_.fill(false);
+            model.forward(b.inputs, B, trainer.reuse_masks());
+            ce.value_and_gradient(model.output(0), B, Model::head_widths[0], loss::hard_targets{b.primary}, nullptr, dy_[0].data());
+            for (std::size_t m = 0; m < manual_tasks; ++m) {
+                if (targets[m].type == train::auxiliary_targets<T>::kind::none) continue;
+                manual_loss_gradient(ce, model, targets[m], m + 1, B, T(trainer.lookahead_aux_weight(m)), dy_[m + 1].data());
+                exact_manual_[m] = true;
+            }
+            model.backward_input(primary_and_manual_upstream<Model>(dy_));
+            // The generated task on x̃, on the scratch model so the activations on b stay.
+            Model& gen = trainer.scratch_model();
+            gen.parameters() = model.parameters();
+            gen.copy_masks_from(model);
+            gen.forward(x_tilde_.data(), B, trainer.reuse_masks());
+            ce.value_and_gradient(gen.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
+                                  dy_[generated_head].data(), T(trainer.lookahead_aux_weight(manual_tasks)));
+            std::array<const T*, Model::task_count> gen_up{};
+            gen_up[generated_head] = dy_[generated_head].data();
+            dx_[0].assign(B * F, T(0));
+            gen.backward_input(gen_up, dx_[0].data());  // the input gradient the mixed product differentiates
+            exact_batch_ = B;
+        } else {
+            raise<config_error>("auxl::gen::dtg: exact second-order products need backward_tangent in every layer of the model");
+        }
+    }
+
+    // H u into out (prepared by prepare_exact_products).
+    template <class Trainer>
+    void apply_lower_hessian(Trainer& trainer, std::span<const T> u, std::span<T> out) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        if constexpr (Model::has_backward_tangent) {
+            const std::size_t B = exact_batch_;
+            std::fill(out.begin(), out.end(), T(0));
+            set_tangent_direction<Model>(u);
+            const auto& ce = trainer.loss();
+            const auto targets = trainer.current_targets();
+            // The primary and manual losses on b.
+            model.tangent(&tangent_direction_);
+            ce.gradient_tangent(model.output(0), model.output_tangent(0), B, Model::head_widths[0],
+                                loss::hard_targets{exact_primary_}, nullptr, dy_dot_[0].data());
+            for (std::size_t m = 0; m < manual_tasks; ++m) {
+                if (exact_manual_[m])
+                    manual_gradient_tangent(ce, model, targets[m], m + 1, B, T(trainer.lookahead_aux_weight(m)), dy_dot_[m + 1].data());
+            }
+            model.backward_tangent(primary_and_manual_upstream<Model>(dy_), primary_and_manual_upstream<Model>(dy_dot_), out);
+            // The generated task on x̃.
+            Model& gen = generated_tangent(trainer);
+            gen.backward_tangent_head(generated_head, dy_[generated_head].data(), dy_dot_[generated_head].data(), out);
+        }
+    }
+
+    // The exact mixed product's upstream (prepared by prepare_exact_products): with θ moving along
+    // s (x̃, ỹ fixed), the tangent of ∂(λ L_gen)/∂x̃ (backward_tangent's input-gradient tangent), of
+    // the target coefficients λ c(θ) (their tangent along the output tangent) and of each manual
+    // loss (its JVP).
+    template <class Trainer>
+    void apply_exact_mixed_upstream(Trainer& trainer, const train::batch<T>& b, std::span<const T> s, double scale) {
+        auto& model = trainer.model();
+        using Model = std::remove_reference_t<decltype(model)>;
+        if constexpr (Model::has_backward_tangent) {
+            const std::size_t B = exact_batch_;
+            if (meta::norm(s) == 0) return;
+            set_tangent_direction<Model>(s);
             const auto& ce = trainer.loss();
             const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
             if constexpr (manual_tasks > 0) {
-                model.forward(b.inputs, B, trainer.reuse_masks());
                 model.tangent(&tangent_direction_);
                 const auto targets = trainer.current_targets();
                 for (std::size_t m = 0; m < manual_tasks; ++m) {
                     if (!(omega_[m] > T(0))) continue;
-                    const double d = manual_loss_tangent(ce, model, targets[m], m + 1, B);
+                    const double d = manual_loss_tangent(ce, model, targets[m], m + 1, b.size);
                     omega_grad_[m] += T(scale * d);
                 }
             }
-            generated_upstream_and_tangent(trainer, B, lambda);
-            auto& dx = dx_[0];
+            Model& gen = generated_tangent(trainer);
             auto& dx_dot = dx_[1];
-            dx.assign(B * F, T(0));
             dx_dot.assign(B * F, T(0));
-            std::array<const T*, Model::task_count> gen_up{};
-            gen_up[generated_head] = dy_[generated_head].data();
-            model.backward_input(gen_up, dx.data());  // the input gradient backward_tangent differentiates
-            model.backward_tangent_head(generated_head, dy_[generated_head].data(), dy_dot_[generated_head].data(), std::span<T>(),
-                                        dx_dot.data());
+            gen.backward_tangent_head(generated_head, dy_[generated_head].data(), dy_dot_[generated_head].data(), std::span<T>(),
+                                      dx_dot.data());
             auto& c_dot = c_[0];
             c_dot.assign(B * A_, T(0));
-            ce.target_coefficients_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_, c_dot.data());
+            ce.target_coefficients_tangent(gen.output(generated_head), gen.output_tangent(generated_head), B, A_, c_dot.data());
             const T k = T(scale);
             for (std::size_t i = 0; i < B * F; ++i) d_xt_[i] += k * dx_dot[i];
             for (std::size_t i = 0; i < B * A_; ++i) d_yt_[i] += k * lambda * c_dot[i];
-        } else {
-            raise<config_error>("auxl::gen::dtg: exact mixed products need backward_tangent in every layer of the model");
         }
+    }
+
+    // The model's per-head upstream for the primary head and the manual heads that have targets
+    // (from `from`: dy_ or dy_dot_); the generated head's and any further heads' null.
+    template <class Model>
+    std::array<const T*, Model::task_count> primary_and_manual_upstream(const std::array<std::vector<T>, auxiliary_tasks + 1>& from) const {
+        std::array<const T*, Model::task_count> up{};
+        up[0] = from[0].data();
+        for (std::size_t m = 0; m < manual_tasks; ++m)
+            if (exact_manual_[m]) up[m + 1] = from[m + 1].data();
+        return up;
+    }
+
+    template <class Model>
+    void set_tangent_direction(std::span<const T> u) {
+        tangent_direction_.resize(Model::parameter_count);
+        std::copy(u.begin(), u.end(), tangent_direction_.begin());
+    }
+
+    // The generated task's tangent pass along tangent_direction_ on the scratch model (prepared on
+    // x̃), and the tangent of its upstream λ ∂L_gen/∂out into dy_dot_.  Returns the scratch model.
+    template <class Trainer>
+    auto& generated_tangent(Trainer& trainer) {
+        auto& gen = trainer.scratch_model();
+        gen.tangent(&tangent_direction_);
+        trainer.loss().gradient_tangent(gen.output(generated_head), gen.output_tangent(generated_head), exact_batch_, A_,
+                                        loss::soft_targets<T>{y_tilde_.data()}, nullptr, dy_dot_[generated_head].data(),
+                                        T(trainer.lookahead_aux_weight(manual_tasks)));
+        return gen;
     }
 
     // Backward through G_l and G_f of the upstream gradients d_xt_ (on x̃) and d_yt_ (on ỹ); adds
@@ -602,20 +667,6 @@ private:
             dy_[k].resize(B * Model::head_widths[k]);
             dy_dot_[k].resize(B * Model::head_widths[k]);
         }
-    }
-
-    // The generated task at x̃ for the direction in tangent_direction_: forward, tangent, λ·∂L_gen/∂out
-    // into dy_ and its tangent into dy_dot_.
-    template <class Trainer>
-    void generated_upstream_and_tangent(Trainer& trainer, std::size_t B, T lambda) {
-        auto& model = trainer.model();
-        const auto& ce = trainer.loss();
-        model.forward(x_tilde_.data(), B, trainer.reuse_masks());
-        model.tangent(&tangent_direction_);
-        ce.value_and_gradient(model.output(generated_head), B, A_, loss::soft_targets<T>{y_tilde_.data()}, nullptr,
-                              dy_[generated_head].data(), lambda);
-        ce.gradient_tangent(model.output(generated_head), model.output_tangent(generated_head), B, A_,
-                            loss::soft_targets<T>{y_tilde_.data()}, nullptr, dy_dot_[generated_head].data(), lambda);
     }
 
     // Manual task m's per-example weights without the learned weight ω_m (∂L_T/∂ω_m is the
@@ -707,6 +758,11 @@ private:
     std::array<std::vector<T>, auxiliary_tasks + 1> dy_;
     std::array<std::vector<T>, auxiliary_tasks + 1> dy_dot_;  // exact products: the upstream gradients' tangents
     arena<T> tangent_direction_;                               // exact products: the direction u or s, as an arena
+    // exact products, set by prepare_exact_products: the batch, its primary labels and which
+    // manual tasks had targets
+    std::size_t exact_batch_ = 0;
+    const std::int32_t* exact_primary_ = nullptr;
+    std::array<bool, manual_tasks + 1> exact_manual_{};  // (+1: no zero-length array when there are none)
     arena<T> v_, s_, spare_, probe_, saved_;
     meta::dev_batch_buffers<T> dev_buffers_;
     double regulariser_ = 0;
