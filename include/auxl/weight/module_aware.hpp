@@ -171,6 +171,9 @@ public:
 
         // J u = H_pri u + Σ_k H_k (a_k ⊙ u) + wd u.
         const bool exact = meta::use_exact_products<Model>(opts_.hvp, "auxl::weight::module_aware");
+        // Exact products run on one forward at θ on the batch (their tangent and backward passes
+        // leave its activations as they are); central differences run their own.
+        if (exact) model.forward(b.inputs, b.size, trainer.reuse_masks());
         auto apply_J = [&](std::span<const T> u, std::span<T> out) {
             auto& scaled = *buffers<T>().scaled;
             auto& hv = *buffers<T>().hv;
@@ -266,14 +269,14 @@ private:
                             std::move(st.w.dy_dot), std::move(st.w.dev)};
     }
 
-    // out = H_task u on the step's batch, exactly: forward, tangent along u, the loss's gradient
-    // and its tangent, backward (upstream buffers only), backward_tangent.
+    // out = H_task u on the step's batch, exactly: tangent along u, the loss's gradient and its
+    // tangent, backward (upstream buffers only), backward_tangent.  Needs the model's last forward
+    // to be on b at θ (compute_hypergradient runs it once for all products).
     template <class Trainer, class T>
     void exact_task_hvp(Trainer& trainer, const train::batch<T>& b, std::size_t task, const arena<T>& u, std::span<T> out) {
         auto& model = trainer.model();
         using Model = std::remove_reference_t<decltype(model)>;
         if constexpr (Model::has_backward_tangent) {
-            model.forward(b.inputs, b.size, trainer.reuse_masks());
             model.tangent(&u);
             task_upstream(trainer, b, task);
             task_upstream_tangent(trainer, b, task);
