@@ -157,7 +157,17 @@ with tempfile.TemporaryDirectory() as d:
         assert json.load(f)["code"] == ["torch_study sources 000000000000", this_code[0]]
     again = run(out, *common, "--resume", state)
     assert again.returncode == 0, again.stderr
-    print("runs made by other code: refused, and continued with --accept-code-change")
+    with open(config_path) as f:
+        good = f.read()
+    with open(config_path, "w") as f:
+        json.dump({**config, "code": "torch_study sources 000000000000"}, f)  # a string, not a list
+    before = snapshot()
+    bad = run(out, *common, "--resume", state)
+    assert bad.returncode != 0 and '"code" is not a list of code ids' in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    assert snapshot() == before
+    with open(config_path, "w") as f:
+        f.write(good)
+    print("runs made by other code: refused, and continued with --accept-code-change; a malformed code list: refused")
     record = os.path.join(state, setting, "maxl+equal_seed1.json")
     with open(record, "w") as f:
         f.write('{"accuracy": 0.5, "diverged": false')
