@@ -306,6 +306,42 @@ struct helpful_and_harmful {
 using three_heads = nn::multi_task<mlp, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
 }  // namespace
 
+namespace {
+using tanh_three_heads = nn::basic_multi_task<double, tiny_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>,
+                                              nn::head<nn::dense<10>>>;
+}  // namespace
+
+TEST_CASE("module-aware's weighted backward trains as its gradient rows do") {
+    // combine_in_backward forms the lower direction in one weighted backward; the rows path forms
+    // K+1 rows and combines them.  Same direction up to rounding: in double, two auxiliary tasks,
+    // ω moved by upper steps (one set to zero by its ReLU), the runs must agree to ~1e-10.
+    const data::hierarchy h("pairs", {0, 0, 1, 1});
+    const auto train_set = random_set(96, 4), dev = random_set(32, 5);
+    auto run = [&](bool weighted) {
+        weight::module_aware_options mo;
+        mo.interval = 2;
+        mo.combine_in_backward = weighted;
+        trainer_options o;
+        o.seed = 9;
+        o.batch_size = 16;
+        auto t = std::make_unique<trainer<tanh_three_heads, helpful_and_harmful, weight::module_aware, optim::sgd<double>>>(
+            h, helpful_and_harmful{}, weight::module_aware{mo}, optim::sgd<double>({.learning_rate = 0.05, .momentum = 0.9}), o);
+        t->rule().set_omega(1, 0, -0.5);  // task 2 contributes nothing to trunk module 0
+        t->fit(train_set, {.epochs = 3, .dev = &dev});
+        return t;
+    };
+    const auto rows = run(false);
+    const auto weighted = run(true);
+    const auto& a = rows->model().parameters();
+    const auto& b = weighted->model().parameters();
+    CHECK(testing::relative_error(std::vector<double>(a.begin(), a.end()), std::vector<double>(b.begin(), b.end())) < 1e-10);
+    const std::vector<double> omega_rows(rows->rule().omega().begin(), rows->rule().omega().end());
+    const std::vector<double> omega_weighted(weighted->rule().omega().begin(), weighted->rule().omega().end());
+    CHECK(omega_rows[0] != 1.0);  // the upper level ran
+    CHECK(testing::relative_error(omega_rows, omega_weighted) < 1e-10);
+    CHECK(rows->backward_passes() == weighted->backward_passes());
+}
+
 TEST_CASE("transference prefers the helpful auxiliary and logs positive transference for it, lower for the harmful one") {
     const auto data = testing::blobs(320, 5, 20, 1.2);
     const auto parity = data::hierarchy::fashion_parity2();

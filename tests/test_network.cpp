@@ -17,6 +17,7 @@
 #include "auxl/nn/network.hpp"
 #include "auxl/nn/relu.hpp"
 #include "auxl/nn/tanh.hpp"
+#include "auxl/core/error.hpp"
 #include "gradcheck.hpp"
 #include "plain_layer.hpp"
 
@@ -132,6 +133,78 @@ TEST_CASE("per-task backward into separate arenas sums to the joint backward") {
     // Task 0's row has no gradient on head 1's parameters and vice versa.
     for (std::size_t i = small_model::head_offsets[1]; i < row0.size(); ++i) CHECK(row0[i] == 0.0);
     for (std::size_t i = small_model::head_offsets[0]; i < small_model::head_offsets[1]; ++i) CHECK(row1[i] == 0.0);
+}
+
+namespace {
+// Σ_k row_k with trunk module j of row k scaled by c[k·M + j], heads unscaled: what
+// backward_weighted must equal.
+template <class Model, class A>
+std::vector<double> combine_rows(const Model& model, const std::vector<A>& rows, const std::vector<typename Model::scalar_type>& c) {
+    constexpr std::size_t M = Model::trunk_module_count;
+    const auto& modules = model.layout().modules();
+    std::vector<double> out(Model::parameter_count, 0.0);
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+        for (std::size_t i = Model::trunk_parameter_count; i < Model::parameter_count; ++i) out[i] += double(rows[k][i]);
+        for (std::size_t j = 0; j < M; ++j)
+            for (std::size_t i = modules[j].offset; i < modules[j].offset + modules[j].extent; ++i)
+                out[i] += double(c[k * M + j]) * double(rows[k][i]);
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("weighted backward equals the per-task rows combined module by module") {
+    // The conv trunk (conv, tanh, pool, dense, ReLU, dropout) in double: exact to rounding.
+    static_assert(small_model::trunk_module_count == 2);
+    fixture f;
+    auto [d0, d1] = f.head_gradients();
+    auto row0 = f.model.make_arena();
+    auto row1 = f.model.make_arena();
+    f.model.backward_head(0, d0.data(), row0);
+    f.model.backward_head(1, d1.data(), row1);
+    const std::vector<arena<double>> rows = {row0, row1};
+    for (const std::vector<double>& c : {std::vector<double>{1, 1, 0.7, 0.0}, std::vector<double>{1, 1, 0.0, 2.5},
+                                         std::vector<double>{0.5, -1, 1, 1}, std::vector<double>{1, 1, 1, 1}}) {
+        CAPTURE(c[2]);
+        CAPTURE(c[3]);
+        auto weighted = f.model.make_arena();
+        for (auto& g : weighted) g = 0.25;  // added into, like backward
+        f.model.backward_weighted({d0.data(), d1.data()}, c, weighted.span());
+        auto expected = combine_rows(f.model, rows, c);
+        for (auto& e : expected) e += 0.25;
+        CHECK(relative_error(std::vector<double>(weighted.begin(), weighted.end()), expected) < 1e-13);
+    }
+    // One task absent: its head and its share of the trunk get nothing.
+    auto only_aux = f.model.make_arena();
+    f.model.backward_weighted({nullptr, d1.data()}, std::vector<double>{1, 1, 3, 0.5}, only_aux.span());
+    const std::vector<arena<double>> aux_row = {row1};
+    const auto expected = combine_rows(f.model, aux_row, std::vector<double>{3, 0.5});
+    CHECK(relative_error(std::vector<double>(only_aux.begin(), only_aux.end()), expected) < 1e-13);
+    CHECK_THROWS_WITH_AS(f.model.backward_weighted({d0.data(), d1.data()}, std::vector<double>{1, 1, 1}, only_aux.span()),
+                         doctest::Contains("3 coefficients, expected 2 tasks x 2 trunk modules"), shape_error);
+}
+
+TEST_CASE("weighted backward on the float MLP matches the rows to float rounding") {
+    // The MLP's first layer needs no input gradient: there the weighted backward makes one
+    // weight-gradient product where the rows make two.
+    constexpr std::size_t B = 16;
+    mlp_model model(B);
+    rng gen(21, "init");
+    model.init(gen, nn::init_scheme::he_uniform);
+    std::vector<float> x(B * mlp_model::input_size), d0(B * 5), d1(B * 10);
+    for (auto& v : x) v = float(gen.uniform());
+    for (auto& v : d0) v = float(gen.normal());
+    for (auto& v : d1) v = float(gen.normal());
+    model.forward(x.data(), B);
+    auto row0 = model.make_arena();
+    auto row1 = model.make_arena();
+    model.backward_head(0, d0.data(), row0);
+    model.backward_head(1, d1.data(), row1);
+    const std::vector<float> c = {1, 1, 0.3f, 1.7f};
+    auto weighted = model.make_arena();
+    model.backward_weighted({d0.data(), d1.data()}, c, weighted.span());
+    const std::vector<arena<float>> rows = {row0, row1};
+    CHECK(relative_error(std::vector<double>(weighted.begin(), weighted.end()), combine_rows(model, rows, c)) < 1e-6);
 }
 
 TEST_CASE("multi_task tangent matches finite differences of every head's output") {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -185,6 +186,104 @@ public:
         });
     }
 
+    /// Number of layers with parameters (the "modules" of arena_layout, in layer order).
+    static constexpr std::size_t module_count = (std::size_t{0} + ... + (L::parameter_count > 0 ? 1 : 0));
+    /// Module number of each layer with parameters (its rank among them); unused for the others.
+    static constexpr std::array<std::size_t, layer_count> module_of = [] {
+        std::array<std::size_t, layer_count> result{};
+        std::size_t running = 0;
+        std::size_t i = 0;
+        ((result[i++] = running, running += L::parameter_count > 0 ? 1 : 0), ...);
+        return result;
+    }();
+
+    /// Several backward passes at once whose parameter gradients are wanted only as one weighted
+    /// sum: streams s = 0..S−1 start from dy[s] (null = absent) and run down the block separately,
+    /// but each layer with parameters (module j) makes one weight-gradient product, from
+    /// Σ_s coefficients[s·module_count + j] · dy_s at its output, added into grad.  Equal to S
+    /// backward calls into separate arenas combined afterwards (backward is linear in dy), with
+    /// one weight-gradient product per module where those make S.  No input gradient; afterwards
+    /// the between-layer buffers hold stream 0's (as after backward on dy[0] alone).
+    void backward_weighted(const T* params, T* grad, std::span<const T* const> dy, std::span<const T> coefficients) {
+        require_forward("backward_weighted");
+        const std::size_t S = dy.size();
+        if (coefficients.size() != S * module_count) {
+            raise<shape_error>("auxl::nn: backward_weighted got ", coefficients.size(), " coefficients for ", S,
+                               " streams and ", module_count, " modules");
+        }
+        backward_had_dx_ = false;
+        if (stream_gradients_.size() + 1 < S) stream_gradients_.resize(S - 1);
+        for (auto& buffers : stream_gradients_) {
+            for_each_layer([&](auto i, auto&) {
+                constexpr std::size_t n = layer_output_size<decltype(i)::value>();
+                if (buffers[i].size() < max_batch_ * n) buffers[i] = xt::xtensor<T, 2>::from_shape({max_batch_, n});
+            });
+        }
+        const products_on_workers_scope scope(runs_on_workers);
+        auto reversed = boost::hana::reverse(boost::hana::to_tuple(boost::hana::make_range(
+            boost::hana::size_c<0>, boost::hana::size_c<layer_count>)));
+        boost::hana::for_each(reversed, [&](auto i) {
+            constexpr std::size_t index = decltype(i)::value;
+            if constexpr (parameters_up_to[index]) {
+                auto& layer = boost::hana::at(layers_, i);
+                using bound = std::remove_reference_t<decltype(layer)>;
+                constexpr std::size_t out_size = layer_output_size<index>();
+                const std::size_t n = batch_ * out_size;
+                auto upstream = [&](std::size_t s) -> const T* {
+                    if (!dy[s]) return nullptr;
+                    if (index == layer_count - 1) return dy[s];
+                    return s == 0 ? gradients_[index].data() : stream_gradients_[s - 1][index].data();
+                };
+                const T* in = input_of(i);
+                if constexpr (bound::parameter_count > 0) {
+                    // The weighted upstream of this module: one weight-gradient product for all streams.
+                    const T* weighted = nullptr;
+                    std::size_t terms = 0;
+                    for (std::size_t s = 0; s < S; ++s) {
+                        const T c = coefficients[s * module_count + module_of[index]];
+                        const T* u = upstream(s);
+                        if (!u || c == T(0)) continue;
+                        if (terms == 0 && c == T(1)) {
+                            weighted = u;  // a lone unit-weight stream needs no copy
+                        } else {
+                            if (combined_.size() < n) combined_.resize(n);
+                            if (terms == 0) {
+                                for (std::size_t e = 0; e < n; ++e) combined_[e] = c * u[e];
+                            } else {
+                                if (weighted != combined_.data()) std::copy_n(weighted, n, combined_.data());
+                                for (std::size_t e = 0; e < n; ++e) combined_[e] += c * u[e];
+                            }
+                            weighted = combined_.data();
+                        }
+                        ++terms;
+                    }
+                    if (weighted && grad) {
+                        layer_context<T> ctx = context(options_);
+                        ctx.params = params + offsets[i];
+                        ctx.grad = grad + offsets[i];
+                        layer.backward(ctx, in, activations_[i].data(), weighted, nullptr);
+                    }
+                }
+                if constexpr (index > 0) {
+                    if constexpr (parameters_up_to[index - 1]) {  // each stream's input gradient, for the layers below
+                        constexpr std::size_t below = layer_output_size<index - 1>();
+                        for (std::size_t s = 0; s < S; ++s) {
+                            const T* u = upstream(s);
+                            if (!u) continue;
+                            T* dx = s == 0 ? gradients_[index - 1].data() : stream_gradients_[s - 1][index - 1].data();
+                            layer_context<T> ctx = context(options_);
+                            ctx.params = params + offsets[i];
+                            if constexpr (assigns_input_gradient<bound>) ctx.assign_dx = true;
+                            else std::fill_n(dx, batch_ * below, T(0));
+                            layer.backward(ctx, in, activations_[i].data(), u, dx);
+                        }
+                    }
+                }
+                (void)n;
+            }
+        });
+    }
+
     /// Forward-mode pass: how the output moves when the parameters move along param_tangent
     /// (block-relative span; null = zero) and the input along x_dot (null = zero).
     /// Returns batch x output_size.  Uses the activations of the last forward.  A layer whose
@@ -332,6 +431,8 @@ private:
     std::array<xt::xtensor<T, 2>, layer_count> gradients_;  // dL/d(output of layer i), i < last
     std::array<xt::xtensor<T, 2>, layer_count> tangents_;
     std::array<xt::xtensor<T, 2>, layer_count> gradient_tangents_;  // tangent of gradients_ (backward_tangent)
+    std::vector<std::array<xt::xtensor<T, 2>, layer_count>> stream_gradients_;  // backward_weighted: streams 1..S−1
+    std::vector<T> combined_;  // backward_weighted: one module's weighted upstream
     const T* tangent_params_ = nullptr;  // the last tangent pass's directions (backward_tangent reuses them)
     const T* tangent_input_ = nullptr;
     bool backward_had_dx_ = false;

@@ -140,6 +140,40 @@ public:
         backward(only, grad, dx);
     }
 
+    /// Trunk modules (layers with parameters), in layer order: the columns of backward_weighted's
+    /// coefficients and the trunk entries of layout().modules().
+    static constexpr std::size_t trunk_module_count = trunk_type::module_count;
+
+    /// Σ_k backward_head(k, dy[k]) with trunk module j of task k's gradient scaled by
+    /// coefficients[k·trunk_module_count + j] (heads unscaled), added into grad — the lower-level
+    /// direction of a module-wise weighting rule (weight::module_aware) in one pass: each task's
+    /// gradient still runs down the trunk on its own, but every trunk module makes one
+    /// weight-gradient product from the tasks' weighted sum, where separate rows make one per task
+    /// (and the first layer of an MLP, which needs no input gradient, only that one).
+    void backward_weighted(const std::array<const T*, task_count>& dy, std::span<const T> coefficients, std::span<T> grad) {
+        if (grad.size() != parameter_count) {
+            raise<shape_error>("auxl::nn::multi_task: gradient span has ", grad.size(), " elements, the arena has ", parameter_count);
+        }
+        if (coefficients.size() != task_count * trunk_module_count) {
+            raise<shape_error>("auxl::nn::multi_task::backward_weighted: ", coefficients.size(), " coefficients, expected ",
+                               task_count, " tasks x ", trunk_module_count, " trunk modules");
+        }
+        const std::size_t batch = trunk_.batch();
+        const products_on_workers_scope scope(runs_on_workers);
+        std::array<const T*, task_count> streams{};
+        for_each_head([&](auto k, auto& h) {
+            if (!dy[k]) return;
+            constexpr std::size_t task = decltype(k)::value;
+            if (task != 0 && feature_streams_[task].size() != feature_grad_.size())
+                feature_streams_[task] = xt::xtensor<T, 2>::from_shape(feature_grad_.shape());
+            T* features = task == 0 ? feature_grad_.data() : feature_streams_[task].data();
+            std::fill_n(features, batch * feature_size, T(0));
+            h.backward(params_.data() + head_offsets[k], grad.data() + head_offsets[k], dy[k], features);
+            streams[k] = features;
+        });
+        trunk_.backward_weighted(params_.data(), grad.data(), std::span<const T* const>(streams.data(), task_count), coefficients);
+    }
+
     /// Backward without a parameter gradient: only the upstream gradients between layers (which
     /// backward_tangent reads) and, if dx is given, the input gradient.  Cheaper than backward when
     /// only second-order products are wanted (no weight-gradient products).
@@ -245,6 +279,7 @@ private:
     heads_tuple heads_;
     xt::xtensor<T, 2> feature_grad_;      // dL/d(features) of the last backward (backward_tangent reads it)
     xt::xtensor<T, 2> feature_grad_dot_;  // its tangent (sized at the first backward_tangent)
+    std::array<xt::xtensor<T, 2>, task_count> feature_streams_;  // backward_weighted: tasks 1.. (0 uses feature_grad_)
     std::array<const T*, task_count> outputs_{};
     std::array<const T*, task_count> output_tangents_{};
 };

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -144,6 +145,12 @@ public:
     static constexpr std::size_t task_count = Model::task_count;
     static constexpr std::size_t auxiliary_count = task_count - 1;
     static constexpr bool per_task_gradients = detail::rule_needs_task_gradients<Weighting>();
+    /// Whether the rule's direction is Σ_k (per-trunk-module coefficient) × task k's gradient, heads
+    /// unscaled — then the trainer can form it in one model_.backward_weighted (weight::module_aware).
+    static constexpr bool rule_combines_by_module = requires(Weighting& w, std::span<T> c) {
+        { w.combine_in_backward() } -> std::convertible_to<bool>;
+        w.module_coefficients(c);
+    };
     /// Whether the model runs layers on auxl's workers (a convolution).  Then step(), fit() and
     /// evaluate() keep OpenBLAS's thread pool idle for everything they compute, the generator's
     /// and rule's products included (core/worker_gemm.hpp).
@@ -200,7 +207,7 @@ public:
 
         const std::size_t B = options_.batch_size;
         grad_.resize(Model::parameter_count);
-        if constexpr (per_task_gradients) rows_.resize(task_count * Model::parameter_count);
+        // The rows are sized at their first use: a module-wise rule combining in the backward never needs them.
         for (std::size_t k = 0; k < task_count; ++k) dlogits_[k].assign(B * Model::head_widths[k], T(0));
         for (std::size_t k = 0; k < auxiliary_count; ++k) targets_[k].reserve(B, Model::head_widths[k + 1]);
         x_.assign(B * Model::input_size, T(0));
@@ -291,6 +298,24 @@ public:
         if constexpr (!per_task_gradients) {
             return grad_;  // the step's gradient is exactly this sum: no copy
         } else {
+            if (!lookahead_ready_ && weighted_backward_) {
+                // No rows this step: one more backward of the step's forward, with each auxiliary
+                // upstream scaled by its lookahead weight.
+                std::array<const T*, task_count> upstream{};
+                upstream[0] = dlogits_[0].data();
+                for (std::size_t k = 1; k < task_count; ++k) {
+                    if (targets_[k - 1].type == train::auxiliary_targets<T>::kind::none) continue;
+                    const std::size_t n = last_batch_.size * Model::head_widths[k];
+                    lookahead_upstream_[k].resize(n);
+                    const T lambda = T(lookahead_aux_weight(k - 1));
+                    for (std::size_t i = 0; i < n; ++i) lookahead_upstream_[k][i] = lambda * dlogits_[k][i];
+                    upstream[k] = lookahead_upstream_[k].data();
+                }
+                lookahead_.zero();
+                model_.backward(upstream, lookahead_);
+                reducer_.average(std::span<T>(lookahead_.data(), lookahead_.size()));
+                lookahead_ready_ = true;
+            }
             if (!lookahead_ready_) {
                 const std::size_t P = Model::parameter_count;
                 std::copy_n(rows_.data(), P, lookahead_.data());
@@ -619,7 +644,22 @@ private:
         }
         if (!check_finite_losses(upstream)) return false;
 
+        weighted_backward_ = false;
+        if constexpr (per_task_gradients && rule_combines_by_module) {
+            // A module-wise rule's direction in one backward (no K+1 rows), unless a head has
+            // generated inputs (its own forward, so its own backward).
+            if (rule_.combine_in_backward() && std::none_of(generated.begin(), generated.end(), [](bool g) { return g; })) {
+                module_coefficients_.resize(task_count * Model::trunk_module_count);
+                rule_.module_coefficients(std::span<T>(module_coefficients_));
+                grad_.zero();
+                model_.backward_weighted(upstream, std::span<const T>(module_coefficients_), grad_.span());
+                backward_passes_ += std::size_t(std::count_if(upstream.begin(), upstream.end(), [](const T* u) { return u; }));
+                weighted_backward_ = true;
+                return true;
+            }
+        }
         if constexpr (per_task_gradients) {
+            if (rows_.size() != task_count * Model::parameter_count) rows_.resize(task_count * Model::parameter_count);
             rows_.zero();
             for (std::size_t k = 0; k < task_count; ++k) {
                 if (!upstream[k]) continue;
@@ -650,13 +690,16 @@ private:
     // combine the rows; false if the direction is not finite and the policy skips.
     bool finish_update() {
         if constexpr (Reducer::distributed) {
-            if constexpr (per_task_gradients) {
+            if (weighted_backward_) {
+                reducer_.average(std::span<T>(grad_.data(), grad_.size()));  // linear in the rows: average after combining
+            } else if constexpr (per_task_gradients) {
                 reducer_.average(std::span<T>(rows_.data(), rows_.size()));
             } else {
                 reducer_.average(std::span<T>(grad_.data(), grad_.size()));
             }
             reducer_.average(std::span<double>(losses_.data(), task_count));
         }
+        if (weighted_backward_) return check_finite_gradient();
         if constexpr (per_task_gradients) {
             if constexpr (requires { Weighting::needs_trainer_in_combine; }) {
                 rule_.combine_with(*this, rows_.data(), ranges_, grad_.data());
@@ -1053,7 +1096,10 @@ private:
 
     train::parameter_ranges ranges_;
     arena<T> grad_;
-    arena<T> rows_;  // (K+1) x P, only for rules with per-task gradients
+    arena<T> rows_;  // (K+1) x P, only for rules with per-task gradients (sized at first use)
+    bool weighted_backward_ = false;  // this step's direction came from model_.backward_weighted (no rows)
+    std::vector<T> module_coefficients_;  // task x trunk module, from a module-wise rule
+    std::array<std::vector<T>, task_count> lookahead_upstream_;  // lookahead_gradient() without rows
     std::array<std::vector<T>, task_count> dlogits_;
     std::array<train::auxiliary_targets<T>, auxiliary_count> targets_;
     std::vector<T> x_;

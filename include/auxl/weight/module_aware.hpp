@@ -13,7 +13,9 @@
 //   clip ‖∇_ω‖ to 10; SGD with momentum 0.9, lr 1e-3 on ω.
 // The α factor makes ∇_ω the implicit-function-theorem hypergradient in the limit of many terms
 // (s → (αJ)⁻¹ v); MAOAL's code uses α = 1 where the two coincide.  Dev data: the trainer's dev
-// split (needs_dev_set).  Cost: the per-task rows of the lower level, plus every `interval` steps
+// split (needs_dev_set).  Cost: the lower level's weighted backward (each task's gradient runs
+// down the trunk, each trunk module makes one weight-gradient product; or K+1 rows with
+// combine_in_backward = false), plus every `interval` steps
 // one dev gradient, K+1 task gradients and J·(K+1) Hessian-vector products (2 passes each).
 #pragma once
 
@@ -56,6 +58,11 @@ struct module_aware_options {
     /// Norm of the central differences' perturbation (hvp = central_difference, or automatic on a
     /// model without backward_tangent).  0.01 follows ALGORITHMS.md §8.0.
     double hvp_step = 0.01;
+    /// The lower step's direction from one weighted backward (nn::multi_task::backward_weighted:
+    /// each trunk module makes one weight-gradient product for all tasks) instead of K+1 gradient
+    /// rows combined afterwards.  The same direction up to rounding; false keeps the rows (A/Bs,
+    /// tests).  A step whose auxiliary head has generated inputs uses the rows either way.
+    bool combine_in_backward = true;
 };
 
 class module_aware {
@@ -98,6 +105,22 @@ public:
     /// a_{k,m} = ReLU(ω_{k,m}).
     double importance(std::size_t k, std::size_t m) const { return std::max(0.0, omega_[k * M_ + m]); }
     std::span<const double> omega() const { return omega_; }
+
+    /// Whether the trainer may form the lower direction in one weighted backward (see the option).
+    bool combine_in_backward() const { return opts_.combine_in_backward; }
+
+    /// The lower direction's coefficients for the weighted backward: (K+1) x M, row k the weights
+    /// of task k's gradient on trunk module m (task 0, the primary, 1 everywhere).
+    template <class T>
+    void module_coefficients(std::span<T> out) const {
+        if (out.size() != (K_ + 1) * M_) {
+            raise<shape_error>("auxl::weight::module_aware: ", out.size(), " coefficients asked for, the rule has ", K_ + 1,
+                               " tasks x ", M_, " trunk modules");
+        }
+        std::fill_n(out.data(), M_, T(1));
+        for (std::size_t k = 0; k < K_; ++k)
+            for (std::size_t m = 0; m < M_; ++m) out[(k + 1) * M_ + m] = T(importance(k, m));
+    }
 
     template <class T>
     void combine(const T* rows, const train::parameter_ranges& ranges, T* out) {
