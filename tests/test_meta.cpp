@@ -309,6 +309,9 @@ using three_heads = nn::multi_task<mlp, nn::head<nn::dense<2>>, nn::head<nn::den
 namespace {
 using tanh_three_heads = nn::basic_multi_task<double, tiny_trunk, nn::head<nn::dense<2>>, nn::head<nn::dense<10>>,
                                               nn::head<nn::dense<10>>>;
+// The weighted backward is taken for module-aware (else the test below would compare the rows with themselves).
+static_assert(trainer<tanh_three_heads, helpful_and_harmful, weight::module_aware, optim::sgd<double>>::rule_combines_by_module);
+static_assert(!trainer<tanh_three_heads, helpful_and_harmful, weight::transference, optim::sgd<double>>::rule_combines_by_module);
 }  // namespace
 
 TEST_CASE("module-aware's weighted backward trains as its gradient rows do") {

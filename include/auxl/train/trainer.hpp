@@ -147,10 +147,14 @@ public:
     static constexpr bool per_task_gradients = detail::rule_needs_task_gradients<Weighting>();
     /// Whether the rule's direction is Σ_k (per-trunk-module coefficient) × task k's gradient, heads
     /// unscaled — then the trainer can form it in one model_.backward_weighted (weight::module_aware).
-    static constexpr bool rule_combines_by_module = requires(Weighting& w, std::span<T> c) {
-        { w.combine_in_backward() } -> std::convertible_to<bool>;
-        w.module_coefficients(c);
-    };
+    /// (Needs a model with backward_weighted, as nn::multi_task has; other Models use the rows.)
+    static constexpr bool rule_combines_by_module =
+        requires(Weighting& w, std::span<T> c, Model& m, const std::array<const T*, task_count>& dy, std::span<const T> cc) {
+            { w.combine_in_backward() } -> std::convertible_to<bool>;
+            w.module_coefficients(c);
+            { Model::trunk_module_count } -> std::convertible_to<std::size_t>;
+            m.backward_weighted(dy, cc, c);
+        };
     /// Whether the model runs layers on auxl's workers (a convolution).  Then step(), fit() and
     /// evaluate() keep OpenBLAS's thread pool idle for everything they compute, the generator's
     /// and rule's products included (core/worker_gemm.hpp).
