@@ -24,10 +24,19 @@
 
 namespace {
 
-std::filesystem::path scratch_file() {
-    static const std::filesystem::path p =
-        std::filesystem::temp_directory_path() / ("auxl_fuzz_" + std::to_string(::getpid()) + ".bin");
-    return p;
+// The file each input is written to.  libFuzzer ends its runs through exit(), which runs this
+// static's destructor: runs by hand leave nothing behind in the temp directory.
+const std::filesystem::path& scratch_file() {
+    struct scratch {
+        std::filesystem::path path;
+        ~scratch() {
+            std::error_code ignored;
+            std::filesystem::remove(path, ignored);
+        }
+    };
+    static const scratch file{std::filesystem::temp_directory_path() /
+                              ("auxl_fuzz_" + std::to_string(::getpid()) + ".bin")};
+    return file.path;
 }
 
 void write_input(const std::uint8_t* data, std::size_t size) {
@@ -99,7 +108,6 @@ int main(int argc, char** argv) {
             ++files;
         }
     }
-    std::filesystem::remove(scratch_file());
     std::printf("replayed %zu inputs\n", files);
     return files > 0 ? 0 : 1;
 }
