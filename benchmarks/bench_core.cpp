@@ -166,6 +166,26 @@ void BM_conv_forward_backward(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Max pooling's forward alone on a batch of ReLU outputs (half zeros, so many ties), the pooling
+// the CNN's convolutions apply to their outputs.  Its loops are branch-free since 2026-12-06
+// (nn/max_pool2d.hpp: running_max); docs/bench/maxpool_branch_free_spr_2026-12-06.log.
+template <std::size_t K, std::size_t S, class In>
+void BM_max_pool_forward(benchmark::State& state) {
+    const std::size_t B = static_cast<std::size_t>(state.range(0));
+    using L = typename nn::max_pool2d<K, S>::template layer<float, In>;
+    std::vector<float> x(B * In::size), y(B * L::output_shape::size);
+    std::vector<std::uint32_t> argmax(y.size());
+    rng gen(5, "bench-pool");
+    random_fill(x.data(), x.size(), gen);
+    for (auto& v : x) v = std::max(v, 0.0f);
+    for (auto _ : state) {
+        L::pool(x.data(), y.data(), argmax.data(), B * In::channels);
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(std::int64_t(state.iterations() * B));
+}
+
+// ---------------------------------------------------------------------------------------------
 // 100 Adam steps over DTG's feature generator (789-128-784: 202,256 weights) as DTG reaches them
 // at 60,000 examples: 98 % of the gradients exactly 0 (counted in that run; most hidden units dead),
 // their first moments 800 steps into a 0.9-per-step decay, i.e. about to go below FLT_MIN.
@@ -206,6 +226,9 @@ BENCHMARK(BM_stl_step_mlp)->Apply(batch_and_threads);
 BENCHMARK(BM_dense_forward_backward)->Apply(batch_and_threads);
 BENCHMARK(BM_conv_forward_backward<32, 5, shape<1, 28, 28>>)->Apply(batch_and_threads);
 BENCHMARK(BM_conv_forward_backward<64, 5, shape<32, 12, 12>>)->Apply(batch_and_threads);
+BENCHMARK(BM_max_pool_forward<2, 2, shape<32, 28, 28>>)->Arg(128)->ArgName("batch")->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_max_pool_forward<2, 2, shape<64, 14, 14>>)->Arg(128)->ArgName("batch")->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_max_pool_forward<3, 2, shape<32, 28, 28>>)->Arg(128)->ArgName("batch")->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_adam_decaying_moments)->Arg(1)->Arg(0)->ArgName("flush")->Unit(benchmark::kMillisecond);
 
 }  // namespace

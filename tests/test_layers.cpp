@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -440,6 +442,53 @@ TEST_CASE("max_pool2d<2> keeps the first maximum of a window on ties") {
                                    0, 0, 0, 0,    //
                                    0, 0, 40, 0,   //
                                    30, 0, 0, 0});
+}
+
+// The plain loop every max pooling is defined by: the first strict maximum of each window in
+// row-major order.  The layer's loops are branch-free; this checks them against it, value and index.
+template <std::size_t K, std::size_t S, class In>
+void check_pooling_against_plain_loop(std::uint64_t seed) {
+    using L = typename nn::max_pool2d<K, S>::template layer<float, In>;
+    using Out = typename L::output_shape;
+    constexpr std::size_t batch = 3;
+    rng gen(seed);
+    std::vector<float> x(batch * In::size);
+    // Few distinct values, many zeros (as after a ReLU): ties in most windows.
+    for (auto& v : x) v = std::max(0.0f, float(std::round(1.5 * gen.normal())));
+    x[5] = std::numeric_limits<float>::quiet_NaN();  // a NaN is never "greater": skipped unless first
+    x[In::width] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> y(batch * Out::size);
+    std::vector<std::uint32_t> at(y.size());
+    L::pool(x.data(), y.data(), at.data(), batch * In::channels);
+    std::size_t ties = 0;
+    for (std::size_t plane = 0; plane < batch * In::channels; ++plane)
+        for (std::size_t oh = 0; oh < Out::height; ++oh)
+            for (std::size_t ow = 0; ow < Out::width; ++ow) {
+                const std::size_t base = plane * In::height * In::width;
+                std::size_t best = base + oh * S * In::width + ow * S;
+                std::size_t equal = 0;
+                for (std::size_t kh = 0; kh < K; ++kh)
+                    for (std::size_t kw = 0; kw < K; ++kw) {
+                        const std::size_t i = base + (oh * S + kh) * In::width + ow * S + kw;
+                        if (x[i] > x[best]) best = i;
+                    }
+                for (std::size_t kh = 0; kh < K; ++kh)
+                    for (std::size_t kw = 0; kw < K; ++kw)
+                        equal += x[base + (oh * S + kh) * In::width + ow * S + kw] == x[best];
+                ties += equal > 1;
+                const std::size_t o = (plane * Out::height + oh) * Out::width + ow;
+                INFO("window " << o);
+                CHECK(at[o] == best);
+                CHECK(std::memcmp(&y[o], &x[best], sizeof(float)) == 0);
+            }
+    CHECK(ties > y.size() / 4);  // the data did exercise ties
+}
+
+TEST_CASE("max_pool2d's branch-free loops pick what the plain loop picks, ties and NaNs included") {
+    check_pooling_against_plain_loop<2, 2, shape<3, 8, 10>>(31);
+    check_pooling_against_plain_loop<2, 2, shape<2, 7, 9>>(32);  // a last row and column no window covers
+    check_pooling_against_plain_loop<3, 2, shape<2, 9, 7>>(33);
+    check_pooling_against_plain_loop<3, 3, shape<1, 9, 12>>(34);
 }
 
 TEST_CASE("activation layers backward and tangent match finite differences") {

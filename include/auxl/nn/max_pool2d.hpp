@@ -53,16 +53,13 @@ struct max_pool2d {
                 }
                 for (std::size_t oh = 0; oh < out_h; ++oh) {
                     for (std::size_t ow = 0; ow < out_w; ++ow) {
-                        std::size_t best = in_base + oh * S * In::width + ow * S;
-                        for (std::size_t kh = 0; kh < K; ++kh) {
-                            for (std::size_t kw = 0; kw < K; ++kw) {
-                                const std::size_t i = in_base + (oh * S + kh) * In::width + ow * S + kw;
-                                if (x[i] > x[best]) best = i;
-                            }
-                        }
+                        running_max m(x, in_base + oh * S * In::width + ow * S);
+                        for (std::size_t kh = 0; kh < K; ++kh)
+                            for (std::size_t kw = 0; kw < K; ++kw)
+                                m.take(x, in_base + (oh * S + kh) * In::width + ow * S + kw);
                         const std::size_t o = out_base + oh * out_w + ow;
-                        argmax[o] = static_cast<std::uint32_t>(best);
-                        y[o] = x[best];
+                        argmax[o] = m.at;
+                        y[o] = m.value;
                     }
                 }
             }
@@ -99,26 +96,37 @@ struct max_pool2d {
         }
 
     private:
-        // The common 2 x 2, stride-2 window as selects rather than branches (which data decide, so
-        // they mispredicted): the same comparisons in the same order as the generic loop, so the
-        // same maxima and the same first-on-ties indices.
+        // The maximum of one window so far and its index: the first of equal maxima, as a strict
+        // `x[k] > value` keeps it.  Branch-free (a mask picks the index, max_ss the value): with
+        // branches, which the data decide, the 2 x 2 pooling of the CNN's first convolution took
+        // 1.5 ms a batch with -march=native and 7.5 ms without, against 0.7 and 0.9 ms here
+        // (one Xeon core, 128 samples of 32 x 28 x 28).  The same comparisons in the same order as
+        // a branching loop, so the same maxima and indices, bit for bit.
+        struct running_max {
+            T value;
+            std::uint32_t at;
+            running_max(const T* x, std::size_t first) : value(x[first]), at(static_cast<std::uint32_t>(first)) {}
+            void take(const T* x, std::size_t k) {
+                const T v = x[k];
+                const bool greater = v > value;
+                const std::uint32_t mask = 0u - static_cast<std::uint32_t>(greater);
+                at = (at & ~mask) | (static_cast<std::uint32_t>(k) & mask);
+                value = greater ? v : value;
+            }
+        };
+
+        // The common 2 x 2, stride-2 window with its four reads written out.
         static void pool_plane_2x2(const T* x, std::size_t in_base, T* y, std::uint32_t* argmax) {
             for (std::size_t oh = 0; oh < out_h; ++oh) {
                 const std::size_t top = in_base + 2 * oh * In::width, bottom = top + In::width;
                 for (std::size_t ow = 0; ow < out_w; ++ow) {
                     const std::size_t i = top + 2 * ow, j = bottom + 2 * ow;
-                    T best = x[i];
-                    std::size_t at = i;
-                    const auto take = [&](std::size_t k) {
-                        const bool greater = x[k] > best;
-                        best = greater ? x[k] : best;
-                        at = greater ? k : at;
-                    };
-                    take(i + 1);
-                    take(j);
-                    take(j + 1);
-                    y[oh * out_w + ow] = best;
-                    argmax[oh * out_w + ow] = static_cast<std::uint32_t>(at);
+                    running_max m(x, i);
+                    m.take(x, i + 1);
+                    m.take(x, j);
+                    m.take(x, j + 1);
+                    y[oh * out_w + ow] = m.value;
+                    argmax[oh * out_w + ow] = m.at;
                 }
             }
         }
