@@ -7,9 +7,13 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <span>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "auxl/auxl.hpp"
+#include "auxl/train/runtime_select.hpp"
 
 namespace {
 std::atomic<std::size_t> allocations{0};
@@ -68,6 +72,61 @@ TEST_CASE("a training step with a CNN trunk, two heads, dropout and SGD allocate
         const std::size_t before = allocations.load();
         for (int i = 0; i < 5; ++i) step();
         CHECK(allocations.load() - before == 0);
+    }
+    set_gemm_threads(threads_before);
+}
+
+TEST_CASE("a trainer step of every composition allocates nothing once its buffers exist") {
+    // DESIGN.md principle 5 for whole steps: generator, rule, upper levels (module-aware's every
+    // 20 steps, MAXL's and DTG's every step, RL-AUX's PPO update every 4), on a convolutional trunk
+    // with 1 and 2 threads.  The first steps size every buffer; 40 more (two module-aware upper
+    // steps, ten PPO updates) must not allocate.
+    using trunk = nn::sequential<nn::input<1, 6, 6>, nn::conv2d<2, 3, 1, 1, nn::relu, nn::max_pool2d<2>>, nn::flatten,
+                                 nn::dense<8>, nn::relu>;
+    using model = nn::multi_task<trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>>;
+    using dtg_model = nn::multi_task<trunk, nn::head<nn::dense<5>>, nn::head<nn::dense<10>>, nn::head<nn::dense<10>>>;
+    constexpr std::size_t batch = 16;
+    const auto h = data::hierarchy::fashion_super5();
+    data::dataset<float> set;
+    set.name = "allocation-test";
+    set.classes = 10;
+    set.example_shape = {1, 6, 6};
+    set.inputs = xt::xtensor<float, 2>::from_shape({batch, 36});
+    rng gen(4, "allocation-test");
+    for (auto& v : set.inputs) v = float(gen.uniform());
+    std::vector<std::int32_t> primary;
+    std::vector<std::uint32_t> rows;
+    for (std::size_t i = 0; i < batch; ++i) {
+        set.labels.push_back(std::int32_t(i % 10));
+        primary.push_back(h.primary_of(set.labels[i]));
+        rows.push_back(std::uint32_t(i));
+    }
+    const train::batch<float> b{set.inputs.data(), batch, primary.data(), set.labels.data(), std::span<const std::uint32_t>(rows)};
+    trainer_options o;
+    o.seed = 1;
+    o.batch_size = batch;
+    const optim::sgd<float> sgd({.learning_rate = 0.01, .momentum = 0.9});
+    auto count_steps = [&](auto& t) {
+        using T = std::remove_reference_t<decltype(t)>;
+        typename T::fit_options fit;
+        fit.dev = &set;  // the dev set module-aware, RL-AUX and DTG read
+        t.fit(set, fit);
+        for (int s = 0; s < 45; ++s) t.step(b);
+        const std::size_t before = allocations.load();
+        for (int s = 0; s < 40; ++s) t.step(b);
+        return allocations.load() - before;
+    };
+    const int threads_before = gemm_threads();
+    for (int threads : {1, 2}) {
+        set_gemm_threads(threads);
+        for (const auto& method : train::method_names()) {
+            INFO(method << ", " << threads << " threads");
+            CHECK(std::visit(count_steps, *train::make_trainer<model>(method, h, sgd, o)) == 0);
+        }
+        for (const auto& method : train::dtg_method_names()) {
+            INFO(method << ", " << threads << " threads");
+            CHECK(std::visit(count_steps, *train::make_dtg_trainer<dtg_model>(method, h, sgd, o)) == 0);
+        }
     }
     set_gemm_threads(threads_before);
 }

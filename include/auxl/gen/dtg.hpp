@@ -264,6 +264,7 @@ public:
         }
         for (auto* a : {&v_, &s_, &spare_})
             if (a->size() != P) a->resize(P);
+        if (neumann_work_.size() != 2 * P) neumann_work_.resize(2 * P);
 
         dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
         auto& reducer = trainer.reducer();
@@ -291,7 +292,7 @@ public:
         zero_upper_gradients();
         clear_upstream(b.size);
         meta::implicit_hypergradient(std::span<const T>(v_.data(), P), apply_H, add_mixed, alpha, options_.neumann_terms,
-                                     std::span<T>(s_.data(), P));
+                                     std::span<T>(s_.data(), P), neumann_work_.span());
         if constexpr (std::remove_reference_t<decltype(reducer)>::distributed) {
             // The entropy term is of the global batch's mean generated label.
             loss::batch_entropy<T>::value(y_tilde_.data(), B, A_, mean_.data());
@@ -614,7 +615,7 @@ private:
 
     template <class Model>
     void set_tangent_direction(std::span<const T> u) {
-        tangent_direction_.resize(Model::parameter_count);
+        if (tangent_direction_.size() != Model::parameter_count) tangent_direction_.resize(Model::parameter_count);
         std::copy(u.begin(), u.end(), tangent_direction_.begin());
     }
 
@@ -764,6 +765,7 @@ private:
     const std::int32_t* exact_primary_ = nullptr;
     std::array<bool, manual_tasks + 1> exact_manual_{};  // (+1: no zero-length array when there are none)
     arena<T> v_, s_, spare_, probe_, saved_;
+    arena<T> neumann_work_;  // the Neumann series' running term and its product (2P)
     meta::dev_batch_buffers<T> dev_buffers_;
     double regulariser_ = 0;
     std::vector<std::string> metric_names_;

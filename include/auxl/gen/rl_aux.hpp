@@ -494,7 +494,15 @@ private:
     // PPO over the finished rollout: GAE per batch-step, then ppo_epochs passes of minibatches.
     void ppo_update() {
         const std::size_t N = roll_size_, S = rewards_.size(), F = policy_type::input_size;
-        std::vector<double> mean_value(S, 0.0), count(S, 0.0);
+        // Members reused update after update (assign keeps their capacity): no allocation per update.
+        auto& mean_value = ppo_mean_value_;
+        auto& count = ppo_count_;
+        auto& batch_adv = ppo_batch_adv_;
+        auto& adv = ppo_adv_;
+        auto& ret = ppo_ret_;
+        auto& order = ppo_order_index_;
+        mean_value.assign(S, 0.0);
+        count.assign(S, 0.0);
         for (std::size_t i = 0; i < N; ++i) {
             mean_value[roll_batch_of_[i]] += roll_value_[i];
             count[roll_batch_of_[i]] += 1;
@@ -506,17 +514,18 @@ private:
         for (std::size_t s = 0; s < S; ++s) mean_value[s] /= std::max(1.0, count[s]);
         const double B = double(batch_);
         const double gamma = std::pow(options_.gamma, B), lambda = std::pow(options_.gae_lambda, B);
-        const std::vector<bool> dones(S, false);
-        const auto batch_adv = rl::gae(rewards_, mean_value, dones, mean_value.back(), gamma, lambda);
-        std::vector<double> adv(N), ret(N);
+        batch_adv.assign(S, 0.0);
+        rl::gae(std::span<const double>(rewards_), std::span<const double>(mean_value), {}, mean_value.back(), gamma, lambda,
+                std::span<double>(batch_adv));  // no episode ends: {} dones
+        adv.assign(N, 0.0);
+        ret.assign(N, 0.0);
         for (std::size_t i = 0; i < N; ++i) {
             const auto s = roll_batch_of_[i];
             ret[i] = batch_adv[s] + mean_value[s];
             adv[i] = ret[i] - roll_value_[i];
         }
-        std::vector<std::size_t> order(N);
+        order.assign(N, 0);
         const std::size_t M = options_.minibatch;
-        std::vector<double> mb_adv(M);
         for (std::size_t epoch = 0; epoch < options_.ppo_epochs; ++epoch) {
             for (std::size_t i = 0; i < N; ++i) order[i] = i;
             shuffle(order.begin(), order.end(), ppo_order_);
@@ -585,6 +594,8 @@ private:
     std::vector<std::uint32_t> roll_batch_of_;
     std::size_t roll_size_ = 0;
     std::vector<T> mb_x_;
+    std::vector<double> ppo_mean_value_, ppo_count_, ppo_batch_adv_, ppo_adv_, ppo_ret_;  // ppo_update's
+    std::vector<std::size_t> ppo_order_index_;                                             // workspace
     double baseline_ = 0;
     std::uint8_t baseline_set_ = 0;
 

@@ -1,7 +1,7 @@
 // auxl/meta/hvp.hpp — second-order products without autodiff (ALGORITHMS.md §8.0).
 //
 //   hessian_vector(params, v, gradient_at, out)   H v ≈ [∇L(w + εv) − ∇L(w − εv)] / 2ε, ε = step/‖v‖
-//   neumann(v, apply_J, alpha, terms, out)         s = Σ_{j=0..J} (I − αJ)^j v
+//   neumann(v, apply_J, alpha, terms, out[, work]) s = Σ_{j=0..J} (I − αJ)^j v
 //   clip_norm(g, max_norm)                         rescale g to at most max_norm
 // gradient_at(out) must compute the gradient at the *current* contents of `params` into out
 // (overwriting it) on a fixed batch with fixed dropout masks.  The parameters are restored from a
@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstddef>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "auxl/core/arena.hpp"
@@ -107,19 +108,33 @@ void hessian_vector(arena<T>& params, std::span<const T> v, GradientAt&& gradien
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = (out[i] - scratch[i]) / (T(2) * eps);
 }
 
-/// s = Σ_{j=0..terms} (I − αJ)^j v, with apply_J(u, out) computing out = J u.  Approximates
-/// (αJ)⁻¹ v for a J whose spectrum lies in (0, 2/α).
+/// s = Σ_{j=0..terms} (I − αJ)^j v, with apply_J(u, out) computing out = J u (all of out).
+/// Approximates (αJ)⁻¹ v for a J whose spectrum lies in (0, 2/α).  `work` (at least 2·|v|
+/// scalars, which apply_J must not touch) holds the running term and its product, so a caller
+/// that keeps it allocates nothing per call.
 template <class T, class ApplyJ>
-void neumann(std::span<const T> v, ApplyJ&& apply_J, double alpha, std::size_t terms, std::span<T> s) {
-    std::vector<T> p(v.begin(), v.end()), jp(v.size());
+void neumann(std::span<const T> v, ApplyJ&& apply_J, double alpha, std::size_t terms, std::span<T> s, std::span<T> work) {
+    const std::size_t n = v.size();
+    if (s.size() != n || work.size() < 2 * n)
+        raise<shape_error>("auxl::meta::neumann: ", n, " parameters, but s has ", s.size(), " and the workspace ", work.size(),
+                           " (needs ", 2 * n, ")");
+    const std::span<T> p = work.first(n), jp = work.subspan(n, n);
+    std::copy(v.begin(), v.end(), p.begin());
     std::copy(v.begin(), v.end(), s.begin());
     for (std::size_t j = 0; j < terms; ++j) {
-        apply_J(std::span<const T>(p), std::span<T>(jp));
-        for (std::size_t i = 0; i < p.size(); ++i) {
+        apply_J(std::span<const T>(p), jp);
+        for (std::size_t i = 0; i < n; ++i) {
             p[i] -= T(alpha) * jp[i];
             s[i] += p[i];
         }
     }
+}
+
+/// The same with its workspace allocated for the call.
+template <class T, class ApplyJ>
+void neumann(std::span<const T> v, ApplyJ&& apply_J, double alpha, std::size_t terms, std::span<T> s) {
+    std::vector<T> work(2 * v.size());
+    neumann(v, std::forward<ApplyJ>(apply_J), alpha, terms, s, std::span<T>(work));
 }
 
 }  // namespace auxl::meta

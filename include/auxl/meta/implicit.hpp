@@ -11,18 +11,27 @@
 
 #include <cstddef>
 #include <span>
+#include <vector>
 
 #include "auxl/meta/hvp.hpp"
 
 namespace auxl::meta {
 
 /// s receives the Neumann vector; add_mixed(s, scale) must add scale·M(s) to the caller's
-/// φ-gradient; apply_H(u, out) computes out = H u.
+/// φ-gradient; apply_H(u, out) computes out = H u.  `work`: neumann()'s workspace (2·|v| scalars).
+template <class T, class ApplyH, class AddMixed>
+void implicit_hypergradient(std::span<const T> v, ApplyH&& apply_H, AddMixed&& add_mixed, double alpha, std::size_t terms,
+                            std::span<T> s, std::span<T> work) {
+    neumann(v, apply_H, alpha, terms, s, work);
+    add_mixed(std::span<const T>(s.data(), s.size()), -alpha);
+}
+
+/// The same with the workspace allocated for the call.
 template <class T, class ApplyH, class AddMixed>
 void implicit_hypergradient(std::span<const T> v, ApplyH&& apply_H, AddMixed&& add_mixed, double alpha, std::size_t terms,
                             std::span<T> s) {
-    neumann(v, apply_H, alpha, terms, s);
-    add_mixed(std::span<const T>(s.data(), s.size()), -alpha);
+    std::vector<T> work(2 * v.size());
+    implicit_hypergradient(v, apply_H, add_mixed, alpha, terms, s, std::span<T>(work));
 }
 
 }  // namespace auxl::meta

@@ -12,24 +12,32 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <span>
 #include <vector>
 
 namespace auxl::rl {
 
 /// GAE over T steps.  rewards[t], values[t] = V(s_t), next_value = V(s_T) (0 when the episode
-/// ended), dones[t] = the episode ended after step t.  Returns advantages; returns = adv + values.
-inline std::vector<double> gae(const std::vector<double>& rewards, const std::vector<double>& values,
-                               const std::vector<bool>& dones, double next_value, double gamma, double lambda) {
+/// ended), dones[t] = the episode ended after step t (empty: no step ended one).  Writes the
+/// advantages into adv (T values); returns = adv + values.
+inline void gae(std::span<const double> rewards, std::span<const double> values, const std::vector<bool>& dones,
+                double next_value, double gamma, double lambda, std::span<double> adv) {
     const std::size_t T = rewards.size();
-    std::vector<double> adv(T, 0.0);
     double running = 0.0;
     for (std::size_t k = T; k-- > 0;) {
         const double next_v = k + 1 < T ? values[k + 1] : next_value;
-        const double not_done = dones[k] ? 0.0 : 1.0;
+        const double not_done = !dones.empty() && dones[k] ? 0.0 : 1.0;
         const double delta = rewards[k] + gamma * next_v * not_done - values[k];
         running = delta + gamma * lambda * not_done * running;
         adv[k] = running;
     }
+}
+
+/// The same, returning the advantages.
+inline std::vector<double> gae(const std::vector<double>& rewards, const std::vector<double>& values,
+                               const std::vector<bool>& dones, double next_value, double gamma, double lambda) {
+    std::vector<double> adv(rewards.size(), 0.0);
+    gae(std::span<const double>(rewards), std::span<const double>(values), dones, next_value, gamma, lambda, std::span<double>(adv));
     return adv;
 }
 

@@ -202,8 +202,8 @@ public:
             auto& hv = *buffers<T>().hv;
             for (std::size_t i = 0; i < P; ++i) out[i] = T(wd) * u[i];
             for (std::size_t task = 0; task <= K_; ++task) {
-                std::copy(u.begin(), u.end(), scaled.begin());
-                if (task > 0) scale_for_task(task - 1, ranges, scaled);
+                if (task == 0) std::copy(u.begin(), u.end(), scaled.begin());
+                else scale_for_task(task - 1, ranges, u, scaled);
                 if (exact) {
                     exact_task_hvp(trainer, b, task, scaled, std::span<T>(hv.data(), P));
                 } else {
@@ -216,7 +216,8 @@ public:
             trainer.reducer().average(out);
         };
         auto& s = *buffers<T>().s;
-        meta::neumann(std::span<const T>(buffers<T>().v->data(), P), apply_J, alpha, opts_.neumann_terms, std::span<T>(s.data(), P));
+        meta::neumann(std::span<const T>(buffers<T>().v->data(), P), apply_J, alpha, opts_.neumann_terms, std::span<T>(s.data(), P),
+                      buffers<T>().neumann_work->span());
 
         // Closed-form mixed term, clip, momentum SGD on ω.
         hypergradient_.assign(K_ * M_, 0.0);
@@ -267,12 +268,13 @@ private:
         arena<T>* hv = nullptr;
         arena<T>* saved = nullptr;
         arena<T>* spare = nullptr;
+        arena<T>* neumann_work = nullptr;  // the Neumann series' running term and its product (2P)
         std::vector<T> dy, dy_dot;
         meta::dev_batch_buffers<T> dev;
     };
     template <class T>
     struct storage {
-        arena<T> v, s, aux, scaled, hv, saved, spare;
+        arena<T> v, s, aux, scaled, hv, saved, spare, neumann_work;
         workspace<T> w;
     };
     template <class T>
@@ -288,8 +290,10 @@ private:
         for (auto* a : {&st.v, &st.s, &st.scaled, &st.hv, &st.spare})
             if (a->size() != P) a->resize(P);
         if (st.aux.size() != K_ * P) st.aux.resize(K_ * P);
-        st.w = workspace<T>{&st.v, &st.s, &st.aux, &st.scaled, &st.hv, &st.saved, &st.spare, std::move(st.w.dy),
-                            std::move(st.w.dy_dot), std::move(st.w.dev)};
+        if (st.neumann_work.size() != 2 * P) st.neumann_work.resize(2 * P);
+        st.w = workspace<T>{&st.v,     &st.s,     &st.aux,          &st.scaled,         &st.hv,
+                            &st.saved, &st.spare, &st.neumann_work, std::move(st.w.dy), std::move(st.w.dy_dot),
+                            std::move(st.w.dev)};
     }
 
     // out = H_task u on the step's batch, exactly: tangent along u, the loss's gradient and its
@@ -311,18 +315,17 @@ private:
         }
     }
 
+    // out = u with trunk module m scaled by a_{k,m}, the auxiliary head k kept, everything else zero.
     template <class T>
-    void scale_for_task(std::size_t k, const train::parameter_ranges& ranges, arena<T>& u) const {
-        // Trunk module m scaled by a_{k,m}; the auxiliary head k kept; everything else zero.
-        std::vector<char> keep(u.size(), 0);
+    void scale_for_task(std::size_t k, const train::parameter_ranges& ranges, std::span<const T> u, arena<T>& out) const {
+        std::fill(out.begin(), out.end(), T(0));
         for (std::size_t m = 0; m < M_; ++m) {
+            const T a = T(importance(k, m));
             const std::size_t o = ranges.trunk_module_offset[m], e = o + ranges.trunk_module_size[m];
-            for (std::size_t i = o; i < e; ++i) u[i] *= T(importance(k, m)), keep[i] = 1;
+            for (std::size_t i = o; i < e; ++i) out[i] = u[i] * a;
         }
         const std::size_t h0 = ranges.head_offset[k + 1], h1 = h0 + ranges.head_size[k + 1];
-        for (std::size_t i = h0; i < h1; ++i) keep[i] = 1;
-        for (std::size_t i = 0; i < u.size(); ++i)
-            if (!keep[i]) u[i] = T(0);
+        std::copy(u.begin() + std::ptrdiff_t(h0), u.begin() + std::ptrdiff_t(h1), out.begin() + h0);
     }
 
     // Calls f(targets, weights) with task `task`'s targets on the step's batch; returns false for
