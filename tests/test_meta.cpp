@@ -109,6 +109,14 @@ TEST_CASE("the Neumann series approaches (alpha J)^-1 v on a positive-definite c
     // Three terms, as the methods use: a truncated but finite approximation.
     meta::neumann(std::span<const double>(vv), apply, alpha, 3, std::span<double>(s));
     CHECK(std::isfinite(s[0]));
+    // With a caller's workspace (what the rules keep, so a step allocates nothing): the same bits,
+    // whatever the workspace held before; one too small is refused.
+    std::vector<double> work(8, 123.0), s_kept(4);
+    meta::neumann(std::span<const double>(vv), apply, alpha, 3, std::span<double>(s_kept), std::span<double>(work));
+    CHECK(s_kept == s);
+    std::vector<double> small(7);
+    CHECK_THROWS_WITH_AS(meta::neumann(std::span<const double>(vv), apply, alpha, 3, std::span<double>(s_kept), std::span<double>(small)),
+                         doctest::Contains("workspace 7 (needs 8)"), shape_error);
 }
 
 TEST_CASE("a lookahead step equals the optimizer's own step and leaves its state alone") {
