@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
+#include <span>
 #include <vector>
 
 #include "auxl/auxl.hpp"
@@ -30,6 +31,10 @@ TEST_CASE("GAE matches a hand computation, with and without an episode end") {
     const auto b = rl::gae(r, v, {false, true, false}, next, gamma, lambda);
     CHECK(b[1] == doctest::Approx(0.0 - 0.2));          // episode ends after step 1: no bootstrap
     CHECK(b[0] == doctest::Approx(d0 + 0.72 * (0.0 - 0.2)));
+    // Into a caller's buffer (RL-AUX's PPO update keeps it), with no dones meaning no episode ends.
+    std::vector<double> into(3, -7.0);
+    rl::gae(std::span<const double>(r), std::span<const double>(v), {}, next, gamma, lambda, std::span<double>(into));
+    CHECK(into == a);
 }
 
 TEST_CASE("the clipped PPO loss and the categorical pieces have the gradients they claim") {
