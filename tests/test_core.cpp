@@ -49,6 +49,32 @@ TEST_CASE("arena is 64-byte aligned, zeroed, and deep-copied") {
     CHECK(padded_count<double>(17) == 24);
 }
 
+TEST_CASE("arena::ensure_size keeps same-sized storage and contents; resize always reallocates") {
+    arena<float> a(37);
+    a[5] = 3.0f;
+    const float* before = a.data();
+    CHECK_FALSE(a.ensure_size(37));
+    CHECK(a.data() == before);  // no allocation at the same size
+    CHECK(a[5] == 3.0f);        // ... and the contents kept
+    CHECK(a.ensure_size(40));   // a new size reallocates, to zeros
+    CHECK(a.size() == 40);
+    CHECK(reinterpret_cast<std::uintptr_t>(a.data()) % 64 == 0);
+    for (float v : a) CHECK(v == 0.0f);
+    a[5] = 1.0f;
+    a.resize(40);  // resize() keeps its documented meaning: zeros, even at the same size
+    CHECK(a[5] == 0.0f);
+    CHECK(a.ensure_size(0));
+    CHECK(a.size() == 0);
+    CHECK_FALSE(a.ensure_size(0));
+    // Copy assignment between equal sizes reuses the storage.
+    arena<float> b(40), c(40);
+    c[7] = 4.0f;
+    const float* storage = b.data();
+    b = c;
+    CHECK(b.data() == storage);
+    CHECK(b[7] == 4.0f);
+}
+
 TEST_CASE("arena_layout records modules and rejects overlaps") {
     arena_layout layout;
     segment w;

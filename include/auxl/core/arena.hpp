@@ -135,7 +135,7 @@ public:
     arena(const arena& other) : arena(other.size_) { std::copy_n(other.data(), size_, data()); }
     arena& operator=(const arena& other) {
         if (this != &other) {
-            if (size_ != other.size_) resize(other.size_);
+            ensure_size(other.size_);
             std::copy_n(other.data(), size_, data());
         }
         return *this;
@@ -143,7 +143,8 @@ public:
     arena(arena&&) noexcept = default;
     arena& operator=(arena&&) noexcept = default;
 
-    /// Reallocates to `size` zeros (previous contents are discarded).
+    /// Reallocates to `size` zeros (previous contents are discarded), even when the arena already
+    /// holds `size` scalars; see ensure_size() for buffers reused every step.
     void resize(std::size_t size) {
         size_ = size;
         if (size == 0) {
@@ -153,6 +154,17 @@ public:
         void* p = ::operator new(padded_count<T>(size) * sizeof(T), std::align_val_t{arena_alignment});
         data_.reset(p);
         std::memset(p, 0, padded_count<T>(size) * sizeof(T));
+    }
+
+    /// Makes the arena hold `size` scalars without reallocating when it already does.
+    /// At the same size the storage and its contents are kept (no allocation, no zeroing), which
+    /// is what a workspace reused every step wants; at a new size it behaves as resize() (zeros).
+    /// Returns true when it reallocated. Prefer this over resize() for buffers sized inside a
+    /// step: resize() always reallocates, even to the size it has.
+    bool ensure_size(std::size_t size) {
+        if (size == size_) return false;  // (a nonzero size always has storage)
+        resize(size);
+        return true;
     }
 
     void zero() {

@@ -263,8 +263,8 @@ public:
             wd = trainer.optimizer().hyper_parameters().weight_decay;
         }
         for (auto* a : {&v_, &s_, &spare_})
-            if (a->size() != P) a->resize(P);
-        if (neumann_work_.size() != 2 * P) neumann_work_.resize(2 * P);
+            a->ensure_size(P);
+        neumann_work_.ensure_size(2 * P);
 
         dev_cursor_ = meta::dev_primary_gradient(trainer, options_.dev_batch, dev_cursor_, v_, dev_buffers_, "auxl::gen::dtg");
         auto& reducer = trainer.reducer();
@@ -457,7 +457,7 @@ private:
         const double ns = meta::norm(s);
         if (ns == 0) return;
         const T eps = T(options_.hvp_step / ns);
-        if (probe_.size() != P) probe_.resize(P);
+        probe_.ensure_size(P);
         saved_ = model.parameters();
         resize_upstream<Model>(B);
         const T lambda = T(trainer.lookahead_aux_weight(manual_tasks));
@@ -615,7 +615,7 @@ private:
 
     template <class Model>
     void set_tangent_direction(std::span<const T> u) {
-        if (tangent_direction_.size() != Model::parameter_count) tangent_direction_.resize(Model::parameter_count);
+        tangent_direction_.ensure_size(Model::parameter_count);
         std::copy(u.begin(), u.end(), tangent_direction_.begin());
     }
 

@@ -230,7 +230,7 @@ public:
                                   dlogits_[0].data());
             ce.value_and_gradient(model.output(1), B, A, loss::soft_targets<T>{targets_.data()}, nullptr, dlogits_[1].data(),
                                   T(lambda));
-            if (lookahead_grad_.size() != P) lookahead_grad_.resize(P);
+            lookahead_grad_.ensure_size(P);
             lookahead_grad_.zero();
             model.backward({dlogits_[0].data(), dlogits_[1].data()}, lookahead_grad_);
             reducer.average(std::span<T>(lookahead_grad_.data(), P));
@@ -243,7 +243,7 @@ public:
         });
         ce.value_and_gradient(ahead.output(0), B, Model::head_widths[0], loss::hard_targets{primary}, nullptr,
                               dlogits_[0].data());
-        if (v_.size() != P) v_.resize(P);
+        v_.ensure_size(P);
         v_.zero();
         ahead.backward_head(0, dlogits_[0].data(), v_);
         reducer.average(std::span<T>(v_.data(), P));
@@ -303,7 +303,7 @@ public:
         ce.value_and_gradient(model.output(0), B, Model::head_widths[0], loss::hard_targets{primary}, nullptr, dlogits_[0].data());
         ce.value_and_gradient(model.output(1), B, A, loss::soft_targets<T>{targets_.data()}, nullptr, dlogits_[1].data(),
                               T(lambda));
-        if (lookahead_grad_.size() != P) lookahead_grad_.resize(P);
+        lookahead_grad_.ensure_size(P);
         lookahead_grad_.zero();
         model.backward({dlogits_[0].data(), dlogits_[1].data()}, lookahead_grad_);
         for (std::size_t i = 0; i < P; ++i) params[i] = saved_[i] - T(alpha) * lookahead_grad_[i];

@@ -99,7 +99,7 @@ void hessian_vector(arena<T>& params, std::span<const T> v, GradientAt&& gradien
     }
     const T eps = T(step / n);
     saved = params;
-    if (scratch.size() != params.size()) scratch.resize(params.size());
+    scratch.ensure_size(params.size());
     for (std::size_t i = 0; i < params.size(); ++i) params[i] = saved[i] + eps * v[i];
     gradient_at(out.data());
     for (std::size_t i = 0; i < params.size(); ++i) params[i] = saved[i] - eps * v[i];

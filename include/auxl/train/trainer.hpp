@@ -663,7 +663,7 @@ private:
             }
         }
         if constexpr (per_task_gradients) {
-            if (rows_.size() != task_count * Model::parameter_count) rows_.resize(task_count * Model::parameter_count);
+            rows_.ensure_size(task_count * Model::parameter_count);
             rows_.zero();
             for (std::size_t k = 0; k < task_count; ++k) {
                 if (!upstream[k]) continue;

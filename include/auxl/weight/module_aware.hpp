@@ -288,9 +288,9 @@ private:
     void resize(std::size_t P) {
         auto& st = store<T>();
         for (auto* a : {&st.v, &st.s, &st.scaled, &st.hv, &st.spare})
-            if (a->size() != P) a->resize(P);
-        if (st.aux.size() != K_ * P) st.aux.resize(K_ * P);
-        if (st.neumann_work.size() != 2 * P) st.neumann_work.resize(2 * P);
+            a->ensure_size(P);
+        st.aux.ensure_size(K_ * P);
+        st.neumann_work.ensure_size(2 * P);
         st.w = workspace<T>{&st.v,     &st.s,     &st.aux,          &st.scaled,         &st.hv,
                             &st.saved, &st.spare, &st.neumann_work, std::move(st.w.dy), std::move(st.w.dy_dot),
                             std::move(st.w.dev)};

@@ -74,7 +74,7 @@ public:
         const double now = trainer.last_losses()[0];
         const double eta = trainer.optimizer().learning_rate();
         auto& direction = buffer<T>();
-        if (direction.size() != P) direction.resize(P);
+        direction.ensure_size(P);
         // Each candidate is a weight per auxiliary on its trunk gradient.
         std::fill(candidate_weights_.begin(), candidate_weights_.end(), 0.0);
         std::size_t c = 1;  // candidate 0: primary only (all weights 0)
