@@ -100,6 +100,29 @@ ok = alive == (118, 96)
 print(f"{'dtg alive units':20} {'ok  ' if ok else 'FAIL'} {alive} alive, 118 and 96 expected")
 if not ok:
     failures.append("dtg alive units")
+# dtg_dead_units.label_measures: a label generator with a zero last layer gives every example the
+# uniform label of its block (entropy share 1, no information); one whose label follows pixel 0
+# (hidden unit 0 = pixel 0, logits +-(40 x0 - 20) on a block's two classes) splits each class's
+# examples between its two labels, so the label says much about the example (log 2 = 0.69 at most).
+torch.manual_seed(1)
+_, _, dtg = make_step("dtg", "mlp", primary_classes=5, lr=0.01, dev=dev)
+g_feat, g_label, _ = dtg.generators
+with torch.no_grad():
+    g_label[2].weight.zero_()
+    g_label[2].bias.zero_()
+uniform = dtg_dead_units.label_measures(g_feat, g_label, x, y, 5)
+with torch.no_grad():
+    g_label[0].weight.zero_()
+    g_label[0].bias.zero_()
+    g_label[0].weight[0, 0] = 1.0
+    sign = torch.where(torch.arange(10) % 2 == 0, 1.0, -1.0)
+    g_label[2].weight[:, 0] = 40.0 * sign
+    g_label[2].bias.copy_(-20.0 * sign)
+split = dtg_dead_units.label_measures(g_feat, g_label, x, y, 5)
+ok = abs(uniform[0] - 1) < 1e-9 and abs(uniform[1]) < 1e-9 and split[0] < 0.5 and split[1] > 0.2
+print(f"{'dtg label measures':20} {'ok  ' if ok else 'FAIL'} uniform labels {uniform}, split labels {split}")
+if not ok:
+    failures.append("dtg label measures")
 # torch_study.train_one's on_step hook sees step 0 and every step after it, and a True ends the run.
 seen = []
 result = torch_study.train_one("stl", "mlp", "super5", x, fine, x, fine, 1, 2, 32, 0.05, 1.0,
