@@ -55,6 +55,8 @@ struct config {
     bool unhelpful = false;         // add the unhelpful-manual-task scenario: random+equal, dtg+random
     std::size_t dtg_upper_every = 1;
     bool dtg_follow_schedule = false;  // DTG's generator rates anneal with the network's
+    double dtg_generator_lr = 1e-3;    // DTG's Adam rate on its generators (dtg_options::generator_lr)
+    double dtg_entropy_weight = 0.2;   // λ_l of DTG's batch-entropy regulariser (dtg_options::entropy_weight)
     meta::hvp_method hvp = meta::hvp_method::automatic;  // module-aware's and DTG's second-order products
     double hvp_step = 0.01;  // their perturbation with central differences (meta/hvp.hpp)
     double aux_weight = 1.0;
@@ -95,6 +97,8 @@ void usage() {
                  "                     fixed random label per example; compares random+equal and dtg+random\n"
                  "  --dtg-upper-every N  DTG's lower steps per upper step (default 1: strict alternation)\n"
                  "  --dtg-follow-schedule  DTG's generator rates anneal with the network's cosine schedule\n"
+                 "  --dtg-generator-lr R   DTG's Adam rate on its generators (default 1e-3)\n"
+                 "  --dtg-entropy-weight L weight of DTG's batch-entropy term on the generated labels (default 0.2)\n"
                  "                     (default: constant, as in the reference code)\n"
                  "  --hvp exact|central  module-aware's and DTG's second-order products: exact (the default,\n"
                  "                     forward-over-reverse, as PyTorch's double backward) or central differences\n"
@@ -193,6 +197,8 @@ config parse(int argc, char** argv) {
         else if (a == "--unhelpful") c.unhelpful = true;
         else if (a == "--dtg-upper-every") c.dtg_upper_every = std::size_t(number(i));
         else if (a == "--dtg-follow-schedule") c.dtg_follow_schedule = true;
+        else if (a == "--dtg-generator-lr") c.dtg_generator_lr = number(i);
+        else if (a == "--dtg-entropy-weight") c.dtg_entropy_weight = number(i);
         else if (a == "--hvp-step") c.hvp_step = number(i);
         else if (a == "--hvp") {
             const std::string v = value(i);
@@ -231,6 +237,8 @@ config parse(int argc, char** argv) {
             if (std::find(c.methods.begin(), c.methods.end(), m) == c.methods.end()) c.methods.push_back(m);
     }
     if (c.dtg_upper_every == 0) raise<config_error>("fashion_hierarchy: --dtg-upper-every must be positive");
+    if (!(c.dtg_generator_lr > 0)) raise<config_error>("fashion_hierarchy: --dtg-generator-lr must be positive");
+    if (!(c.dtg_entropy_weight >= 0)) raise<config_error>("fashion_hierarchy: --dtg-entropy-weight must be >= 0");
     if (!(c.hvp_step > 0)) raise<config_error>("fashion_hierarchy: --hvp-step must be positive");
     if (c.time_limit >= 0 && c.resume_dir.empty()) {
         raise<config_error>("fashion_hierarchy: --time-limit needs --resume DIR (where the stopped run's checkpoint goes)");
@@ -275,6 +283,9 @@ std::string numerics_config(const config& c) {
       << c.dtg_upper_every << "\ndtg_follow_schedule " << c.dtg_follow_schedule << "\nmaxl_schedule " << int(c.maxl_schedule)
       << "\nrl_schedule " << int(c.rl_schedule) << "\nmonitor " << c.monitor << "\ngemm " << gemm_backend() << ", "
       << gemm_threads() << " threads\n";
+    // Written only when changed, so resume directories made before these options existed still match.
+    if (c.dtg_generator_lr != 1e-3) o << "dtg_generator_lr " << c.dtg_generator_lr << "\n";
+    if (c.dtg_entropy_weight != 0.2) o << "dtg_entropy_weight " << c.dtg_entropy_weight << "\n";
     return o.str();
 }
 
@@ -483,6 +494,8 @@ run_results run_all(const config& c, const data::hierarchy& h, const data::datas
             gen::dtg_options dtg;
             dtg.upper_every = c.dtg_upper_every;
             dtg.follow_network_schedule = c.dtg_follow_schedule;
+            dtg.generator_lr = c.dtg_generator_lr;
+            dtg.entropy_weight = c.dtg_entropy_weight;
             dtg.hvp_step = c.hvp_step;
             dtg.hvp = c.hvp;
             weight::module_aware_options module_aware;
@@ -588,8 +601,9 @@ int main(int argc, char** argv) {
         std::printf("GEMM: %s, %d threads; code: %s\n", gemm_backend().c_str(), gemm_threads(), auxl_build_id());
         // The run's record names the DTG variant, so an A/B's two logs differ where the runs did.
         if (std::any_of(c.methods.begin(), c.methods.end(), [](const std::string& m) { return m.rfind("dtg", 0) == 0; })) {
-            std::printf("DTG: upper step every %zu lower steps; generator rates %s\n", c.dtg_upper_every,
-                        c.dtg_follow_schedule ? "follow the network's schedule" : "constant (Adam 1e-3)");
+            std::printf("DTG: upper step every %zu lower steps; generator rates %s (Adam %g); batch-entropy weight %g\n",
+                        c.dtg_upper_every, c.dtg_follow_schedule ? "follow the network's schedule" : "constant",
+                        c.dtg_generator_lr, c.dtg_entropy_weight);
         }
         run_results results;
         const bool two = h.primary_classes() == 2, five = h.primary_classes() == 5;

@@ -116,6 +116,19 @@ bogus = demo_run("--out", out, "--hvp", "approximate")
 assert bogus.returncode == 2 and "--hvp takes exact or central, not 'approximate'" in bogus.stderr, bogus.stderr
 print("other second-order products on the same state, and an unknown --hvp: refused")
 
+# DTG's generator rate and entropy weight are part of the numbers: a changed one is refused on the
+# same state (the state's config names neither, as made with the defaults), bad values are errors.
+other = demo_run("--out", out, "--resume", state, "--dtg-generator-lr", "1e-4")
+assert other.returncode == 2 and "dtg_generator_lr 0.0001" in other.stderr, other.stderr
+other = demo_run("--out", out, "--resume", state, "--dtg-entropy-weight", "0")
+assert other.returncode == 2 and "dtg_entropy_weight 0" in other.stderr, other.stderr
+assert snapshot(state) == before
+for flag, value, message in (("--dtg-generator-lr", "0", "--dtg-generator-lr must be positive"),
+                             ("--dtg-entropy-weight", "-0.5", "--dtg-entropy-weight must be >= 0")):
+    bogus = demo_run("--out", out, flag, value)
+    assert bogus.returncode == 2 and message in bogus.stderr, bogus.stderr
+print("another DTG generator rate or entropy weight on the same state, and bad values: refused")
+
 # Another build of the code on the same state.  config.txt's last "code" line names the build that
 # made the runs; another build is refused, naming both, unless --accept-code-change, which continues
 # them and records its own id after the earlier one.  State from before builds were recorded (no
