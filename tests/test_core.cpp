@@ -66,6 +66,18 @@ TEST_CASE("arena::ensure_size keeps same-sized storage and contents; resize alwa
     CHECK(a.ensure_size(0));
     CHECK(a.size() == 0);
     CHECK_FALSE(a.ensure_size(0));
+    // A moved-from arena is empty, so ensure_size gives it storage again.
+    arena<float> moved(40);
+    arena<float> taken = std::move(moved);
+    CHECK(taken.size() == 40);
+    CHECK(moved.size() == 0);  // NOLINT(bugprone-use-after-move): the state after a move is the point
+    CHECK(moved.ensure_size(40));
+    CHECK(moved.data() != nullptr);
+    moved[39] = 1.0f;
+    arena<float> assigned(3);
+    assigned = std::move(taken);
+    CHECK(assigned.size() == 40);
+    CHECK(taken.size() == 0);  // NOLINT(bugprone-use-after-move)
     // Copy assignment between equal sizes reuses the storage.
     arena<float> b(40), c(40);
     c[7] = 4.0f;

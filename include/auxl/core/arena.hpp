@@ -21,6 +21,7 @@
 #include <ostream>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "auxl/core/error.hpp"
@@ -140,8 +141,13 @@ public:
         }
         return *this;
     }
-    arena(arena&&) noexcept = default;
-    arena& operator=(arena&&) noexcept = default;
+    // A moved-from arena is empty (size 0, no storage), so size() never promises storage it lacks.
+    arena(arena&& other) noexcept : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)) {}
+    arena& operator=(arena&& other) noexcept {
+        data_ = std::move(other.data_);
+        size_ = std::exchange(other.size_, 0);
+        return *this;
+    }
 
     /// Reallocates to `size` zeros (previous contents are discarded), even when the arena already
     /// holds `size` scalars; see ensure_size() for buffers reused every step.
@@ -162,7 +168,7 @@ public:
     /// Returns true when it reallocated. Prefer this over resize() for buffers sized inside a
     /// step: resize() always reallocates, even to the size it has.
     bool ensure_size(std::size_t size) {
-        if (size == size_) return false;  // (a nonzero size always has storage)
+        if (size == size_) return false;  // a nonzero size always has storage (moves leave size 0)
         resize(size);
         return true;
     }
