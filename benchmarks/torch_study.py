@@ -226,6 +226,17 @@ def claim_resume_dir(directory, numerics, accept_code_change=False):
     there; the last must be this one's (accept_code_change appends it)."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "config.json")
+
+    def kernel_change_hint(theirs, mine):
+        # The usual refusal after moving to another machine: only OpenBLAS's kernel differs.
+        # Kernels round differently, so a run finishes on the kernel it began with.
+        if theirs.get("kernel") == mine.get("kernel") or "no OpenBLAS" in (theirs.get("kernel"), mine.get("kernel")) \
+                or {k: v for k, v in theirs.items() if k != "kernel"} != {k: v for k, v in mine.items() if k != "kernel"}:
+            return ""
+        return (f"\nonly OpenBLAS's kernel differs (its runs: {theirs['kernel']}, this process: {mine.get('kernel')}); "
+                "kernels round differently, so a run must finish on the kernel it began with: to continue these runs "
+                f"here, run this command with OPENBLAS_CORETYPE={theirs['kernel']} (on a CPU with the instructions that "
+                "kernel needs)")
     code = code_id()
 
     def write(config):
@@ -248,7 +259,7 @@ def claim_resume_dir(directory, numerics, accept_code_change=False):
     if theirs != numerics:
         raise SystemExit(f"torch_study --resume: {directory} holds runs of another configuration:\n  its config.json: "
                          f"{json.dumps(theirs, sort_keys=True)}\n  this command:     {json.dumps(numerics, sort_keys=True)}\n"
-                         "use another directory, or the settings it was made with")
+                         "use another directory, or the settings it was made with" + kernel_change_hint(theirs, numerics))
     if codes and codes[-1] == code:
         return
     last = codes[-1] if codes else "(not recorded: made before code ids were recorded)"

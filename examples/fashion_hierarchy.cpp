@@ -332,6 +332,36 @@ recorded_config split_code_lines(const std::string& text) {
     return r;
 }
 
+/// The OpenBLAS kernel named on a config's "gemm" line ("..., kernel SkylakeX, 1 threads"), or ""
+/// for a backend without one (Eigen).
+std::string gemm_kernel_of(const std::string& numerics) {
+    std::istringstream in(numerics);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("gemm ", 0) != 0) continue;
+        const auto at = line.find(", kernel ");
+        if (at == std::string::npos) return "";
+        const auto from = at + 9;
+        return line.substr(from, line.find(',', from) - from);
+    }
+    return "";
+}
+
+/// When two configs differ only in OpenBLAS's kernel (the usual case after moving to another
+/// machine), says so and how to continue: the kernels round differently, so the runs must go on
+/// with the kernel they were started with, which OPENBLAS_CORETYPE selects.
+std::string kernel_change_hint(const std::string& theirs, const std::string& mine) {
+    const std::string their_kernel = gemm_kernel_of(theirs), my_kernel = gemm_kernel_of(mine);
+    if (their_kernel.empty() || my_kernel.empty() || their_kernel == my_kernel) return "";
+    const auto without_kernel_name = [](std::string text, const std::string& kernel) {
+        for (auto at = text.find(kernel); at != std::string::npos; at = text.find(kernel, at)) text.erase(at, kernel.size());
+        return text;
+    };
+    if (without_kernel_name(theirs, their_kernel) != without_kernel_name(mine, my_kernel)) return "";
+    return "\nonly OpenBLAS's kernel differs (its runs: " + their_kernel + ", this process: " + my_kernel +
+           "); kernels round differently, so a run must finish on the kernel it began with: to continue these runs here, "
+           "run this command with OPENBLAS_CORETYPE=" + their_kernel + " (on a CPU with the instructions that kernel needs)";
+}
+
 /// Creates DIR/config.txt, or refuses a DIR whose runs were made with other numbers or, unless
 /// --accept-code-change, by another build of the code.
 void claim_resume_dir(const config& c) {
@@ -347,7 +377,8 @@ void claim_resume_dir(const config& c) {
     if (theirs.numerics != mine) {
         raise<config_error>("fashion_hierarchy: --resume ", c.resume_dir.string(), " holds runs of another configuration;\n",
                             "its config.txt:\n", theirs.numerics, "this command:\n", mine,
-                            "use another directory, or the flags (and GEMM threads and kernel) it was made with");
+                            "use another directory, or the flags (and GEMM threads and kernel) it was made with",
+                            kernel_change_hint(theirs.numerics, mine));
     }
     if (!theirs.codes.empty() && theirs.codes.back() == code) return;
     const std::string last = theirs.codes.empty() ? "(not recorded: made before builds were recorded)" : theirs.codes.back();

@@ -4,7 +4,7 @@ for bit.  One run goes straight through; the same command with --time-limit 0 st
 single step (exit 75, a checkpoint where it stands) and is started again until it finishes.  The
 two must print the same accuracies and write the same per-epoch logs (times aside), and every
 stop leaves the finished runs' accuracies in partial_runs_*.csv.  Then: a
-changed flag on the same DIR, state made by another build of the code (unless
+changed flag or OpenBLAS kernel on the same DIR, state made by another build of the code (unless
 --accept-code-change) and a corrupt run record are refused without touching DIR.
 
     test_demo_resume.py FASHION_HIERARCHY WORK_DIR
@@ -25,8 +25,8 @@ COMMON = ["--train-size", "300", "--epochs", "2", "--seeds", "1", "--seed", "3",
           "--monitor", "200", "--methods", METHODS]
 
 
-def demo_run(*args):
-    return subprocess.run([demo, *COMMON, *args], capture_output=True, text=True, timeout=600)
+def demo_run(*args, env=None):
+    return subprocess.run([demo, *COMMON, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 straight = demo_run("--out", os.path.join(work, "straight"))
@@ -128,6 +128,23 @@ for flag, value, message in (("--dtg-generator-lr", "0", "--dtg-generator-lr mus
     bogus = demo_run("--out", out, flag, value)
     assert bogus.returncode == 2 and message in bogus.stderr, bogus.stderr
 print("another DTG generator rate or entropy weight on the same state, and bad values: refused")
+
+# Another OpenBLAS kernel (what moving the state to another machine does): refused, and the message
+# names the kernel to continue with.  Prescott (SSE3) runs on every x86-64 CPU; the Eigen backend
+# has no kernel and skips this.
+with open(os.path.join(state, "config.txt")) as f:
+    gemm = next(line for line in f if line.startswith("gemm "))
+if ", kernel " in gemm:
+    kernel = gemm.split(", kernel ")[1].split(",")[0]
+    forced = "Nehalem" if kernel.lower() == "prescott" else "Prescott"
+    other = demo_run("--out", out, "--resume", state, env={**os.environ, "OPENBLAS_CORETYPE": forced})
+    assert other.returncode == 2 and f"kernel {forced}" in other.stderr and f"OPENBLAS_CORETYPE={kernel} " in other.stderr \
+        and "only OpenBLAS's kernel differs" in other.stderr, other.stderr
+    assert snapshot(state) == before
+    # A flag changed as well: no kernel hint, the flags come first.
+    other = demo_run("--out", out, "--resume", state, "--lr", "0.1", env={**os.environ, "OPENBLAS_CORETYPE": forced})
+    assert other.returncode == 2 and "only OpenBLAS's kernel differs" not in other.stderr, other.stderr
+    print(f"another OpenBLAS kernel ({forced}, state made with {kernel}) on the same state: refused, naming the kernel")
 
 # Another build of the code on the same state.  config.txt's last "code" line names the build that
 # made the runs; another build is refused, naming both, unless --accept-code-change, which continues

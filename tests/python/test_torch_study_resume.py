@@ -9,7 +9,7 @@
 2. The command line: --time-limit stops with exit code 75 and the same command continues; the
    finished setting's CSVs equal a straight run's, and a stopped one lists its finished runs'
    accuracies in partial_runs_*.csv; a finished state is not trained again; another
-   learning rate on the same state, a corrupt run record and a foreign state file are refused.
+   learning rate or OpenBLAS kernel on the same state, a corrupt run record and a foreign state file are refused.
 Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
 import csv
 import json
@@ -86,8 +86,8 @@ with tempfile.TemporaryDirectory() as d:
     common = ["--hierarchies", "half2", "--sizes", "60", "--models", "mlp", "--seeds", "1", "--epochs", "2", "--batch", "32",
               "--threads", "1", "--data", data, "--methods", "stl,maxl+equal"]
 
-    def run(*args):
-        return subprocess.run([sys.executable, STUDY, *args], capture_output=True, text=True, timeout=600)
+    def run(*args, env=None):
+        return subprocess.run([sys.executable, STUDY, *args], capture_output=True, text=True, timeout=600, env=env)
 
     straight = run(os.path.join(d, "straight"), *common)
     assert straight.returncode == 0, straight.stderr
@@ -130,6 +130,18 @@ with tempfile.TemporaryDirectory() as d:
     other = run(out, *common, "--resume", state, "--lr", "0.1")
     assert other.returncode != 0 and "holds runs of another configuration" in other.stderr and '"lr": 0.1' in other.stderr, \
         other.stderr
+    assert "only OpenBLAS's kernel differs" not in other.stderr, other.stderr
+    # Another OpenBLAS kernel (the state moved to another machine): refused, naming the kernel to
+    # continue with (Prescott, SSE3, runs on every x86-64 CPU).
+    with open(os.path.join(state, "config.json")) as f:
+        kernel = json.load(f)["kernel"]
+    if kernel != "no OpenBLAS":
+        forced = "Nehalem" if kernel.lower() == "prescott" else "Prescott"
+        other = run(out, *common, "--resume", state, env={**os.environ, "OPENBLAS_CORETYPE": forced})
+        assert other.returncode != 0 and f'"kernel": "{forced}"' in other.stderr \
+            and f"OPENBLAS_CORETYPE={kernel} " in other.stderr and "only OpenBLAS's kernel differs" in other.stderr, other.stderr
+        print(f"another OpenBLAS kernel ({forced}, state made with {kernel}): refused, naming the kernel")
+    assert snapshot() == before
     # Runs made by other code (config.json's last "code" id another, or none recorded): refused,
     # naming both; --accept-code-change continues them and appends this code's id.
     config_path = os.path.join(state, "config.json")
