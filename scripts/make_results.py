@@ -183,7 +183,9 @@ def pool_runs(runs, path, method, seeds, sources):
     same_kernel = runs.base_by_kernel[method][kernel] if method in BASELINES else {}
     for seed, accuracy in seeds.items():
         first = same_kernel.get(seed, pooled.get(seed)) if kernel else pooled.get(seed)
-        if first is not None and first != accuracy:
+        # Older runs wrote accuracy * 100 unrounded (95.89999999999999), newer ones 95.9; on a test
+        # set of 10,000 images a real difference is at least 0.01.
+        if first is not None and abs(first - accuracy) > 1e-6:
             other = gemm_kernel(source[seed], method)
             if not (method in BASELINES and kernel and other and other != kernel and seed not in same_kernel):
                 raise study_csv.StudyCsvError(f"{path}: {method} seed {seed} is {accuracy} here, "

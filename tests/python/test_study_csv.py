@@ -205,7 +205,11 @@ with tempfile.TemporaryDirectory() as d:
     pooled_sweep = open(os.path.join(docs, "RESULTS.md")).read()
     assert "| human+equal | auxl | +0.50 ± 0.10 | +0.70 ± 0.20 | +0.70 ± 0.10 |" in pooled_sweep, pooled_sweep
     assert "sweep_half2_mlp_n300_w4_seeds2-2 is not named" not in done.stderr, done.stderr
-    # the two directories of a point must agree about a seed they both ran
+    # the two directories of a point must agree about a seed they both ran: to the printed digits
+    # (older runs wrote accuracy * 100 unrounded), not in the last bit of a float
+    write(sweep_more, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,90.00000000000001\nhuman+equal,1,90.6\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     write(sweep_more, "runs_half2_mlp.csv", "method,seed,accuracy\nstl,1,90.3\nhuman+equal,1,91.0\n")
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode != 0 and "stl seed 1 is 90.3 here, 90.0 in another directory" in done.stderr, done.stderr
