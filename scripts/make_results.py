@@ -535,14 +535,16 @@ def write_report(args):
         raise SystemExit(f"make_results: no finished setting in {args.study}")
     # auxl's tables pool every seed a setting has too (timings stay the main run's). A method
     # that only extra-seed directories ran gets its pooled row and curves from them, and its timing
-    # from the one with the lowest seeds (not the one whose name sorts first: a later seed's run
-    # may have shared the machine with other work).
+    # from the finished one with the lowest seeds (not the one whose name sorts first: a later
+    # seed's run may have shared the machine with other work; and an unfinished command's
+    # directory has no timing, so it must not take the method's row first).
     for key, (summary, curves) in settings.items():
         for method, row in summary.items():
             pooled = pooled_row(per_seed.get((key, "auxl"), {}), method)
             if pooled and pooled["runs"] > int(row.get("runs") or 0):
                 row.update({k: v for k, v in pooled.items() if k != "diverged"})
-        for _, extra_summary, extra_curves, extra_methods in sorted(extra_auxl.get(key, []), key=lambda e: e[0]):
+        for _, extra_summary, extra_curves, extra_methods in sorted(extra_auxl.get(key, []),
+                                                                    key=lambda e: (e[0], not e[1])):
             # the summary's methods, then those only a partial runs CSV lists (no timing: the
             # command that ran them did not finish)
             for method in list(extra_summary) + [m for m in extra_methods if m not in extra_summary]:

@@ -170,6 +170,17 @@ with tempfile.TemporaryDirectory() as d:
         assert expected in report, f"'{expected}' not in the report:\n{report}"
     assert "![" not in report, "--no-plots must not link images"
 
+    # An unfinished command's directory whose name sorts first (as super5_cnn_n60000_dtgseeds1-1
+    # before _metaseeds1-1) reran a seed of a method a finished extra-seed directory timed: the
+    # row keeps that directory's timing.
+    rerun = os.path.join(study, "half2_mlp_n300_dtgseeds4-4")
+    write(rerun, "partial_runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.0\ndtg,4,91.0\n")
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rerun_report = open(os.path.join(docs, "RESULTS.md")).read()
+    assert "| dtg (seeds 2) | 90.80 ± 0.28 | +0.70 ± 0.30 | 0.55 |" in rerun_report, rerun_report
+    shutil.rmtree(rerun)
+
     # One seed on a side has no spread: its row is shown without a standard error and kept out of
     # the count of differences beyond two of them (a zero "standard error" would flag it).
     single = os.path.join(study, "half2_mlp_n300_dtgseeds4-4_torch")
