@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -625,6 +626,12 @@ int main(int argc, char** argv) {
         std::filesystem::create_directories(c.out);
         if (!c.resume_dir.empty()) claim_resume_dir(c);
 
+        // When this command began (UTC): scripts/make_results.py orders a setting's directories by it,
+        // so that a later rerun of a baseline seed never displaces the first run in the report.
+        const std::time_t now = std::time(nullptr);
+        char started[32];
+        std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+        std::printf("started %s\n", started);
         std::printf("Fashion-MNIST: primary = %s (%zu classes), auxiliary = the 10 fine classes; model %s; %zu training "
                     "examples, %zu epochs, %zu seeds; SGD lr %.3g (cosine), momentum 0.9, wd 5e-4, batch %zu, aux weight %.3g, focal gamma %.3g; %s inputs\n",
                     c.hierarchy.c_str(), h.primary_classes(), c.model == "mlp" ? "MLP 784-256-128" : "CNN c32-p-c64-p-d128",

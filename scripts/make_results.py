@@ -9,6 +9,7 @@ runs CSV of a command that did not finish (partial_runs_*.csv: the runs it did f
 like any other; the report names those directories) and per-run CSVs (per-epoch accuracy on the
 monitor subset of the test set)."""
 import argparse
+import datetime
 import glob
 import math
 import os
@@ -175,10 +176,58 @@ def gemm_kernel(directory, method):
     return None
 
 
+# "started 2026-12-07T05:11:32Z": the first line the demo and torch_study print (the study's workers
+# write it into the log before commands that predate it).
+STARTED = re.compile(r"^started (\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)Z\b")
+STARTED_FILE = "started.txt"
+
+
+def parse_utc(text, where):
+    for layout in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"):
+        try:
+            return datetime.datetime.strptime(text, layout)
+        except ValueError:
+            pass
+    raise study_csv.StudyCsvError(f"{where}: {text!r} is not a UTC time (YYYY-MM-DDTHH:MM[:SS]Z)")
+
+
+def start_times(study):
+    """directory -> when its first command started, for the directories that say. From the earliest
+    "started ...Z" line of <dir>.log, else from <study>/started.txt ("directory YYYY-MM-DDTHH:MM[:SS]Z"
+    lines, # comments), which records it for directories run before the logs did."""
+    recorded, path = {}, os.path.join(study, STARTED_FILE)
+    if os.path.exists(path):
+        for number, line in enumerate(open(path, errors="replace"), 1):
+            words = line.split("#")[0].split()
+            if not words:
+                continue
+            if len(words) != 2 or not words[1].endswith("Z"):
+                raise study_csv.StudyCsvError(f"{path} line {number}: expected 'directory YYYY-MM-DDTHH:MM[:SS]Z', "
+                                              f"got {line.strip()!r}")
+            if words[0] in recorded:
+                raise study_csv.StudyCsvError(f"{path} line {number}: {words[0]} is listed twice")
+            recorded[words[0]] = parse_utc(words[1][:-1], f"{path} line {number}")
+    for log in glob.glob(os.path.join(glob.escape(study), "*.log")):
+        stamps = [parse_utc(m.group(1), log) for m in map(STARTED.match, open(log, errors="replace")) if m]
+        if stamps:
+            recorded[os.path.basename(log)[:-len(".log")]] = min(stamps)
+    return recorded
+
+
+def chronological(study, entries):
+    """entries in the order their directories started; those with no record of it after the rest,
+    by name. The order decides which run a setting's pooled rows keep when two directories ran one
+    baseline seed (a rerun on another kernel): the first, so a directory added later never moves
+    the rows the report already had."""
+    started = start_times(study)
+    return sorted(entries, key=lambda e: (0, started[e], e) if e in started else (1, datetime.datetime.min, e))
+
+
 def pool_runs(runs, path, method, seeds, sources):
     """Adds one directory's runs of method to the setting's pooled runs. A seed that two directories
     both ran must agree, but for a baseline rerun on another kernel (gemm_kernel names both): that
-    one pairs with the runs on its kernel (runs.base_by_kernel) and the first run stays in the pooled rows."""
+    one pairs with the runs on its kernel (runs.base_by_kernel), and the pooled rows keep the run of
+    the directory that started first (write_report visits them in that order: chronological)."""
     pooled, source, kernel = runs[method], sources[method], gemm_kernel(path, method)
     same_kernel = runs.base_by_kernel[method][kernel] if method in BASELINES else {}
     for seed, accuracy in seeds.items():
@@ -192,7 +241,7 @@ def pool_runs(runs, path, method, seeds, sources):
                                               f"{first} in another directory of this setting")
         if method in BASELINES:
             runs.base_by_kernel[method][kernel][seed] = accuracy
-        if seed not in pooled:  # the pooled row keeps the first run (and pairs on its kernel)
+        if seed not in pooled:  # the pooled row keeps the earliest directory's run (and pairs on its kernel)
             pooled[seed], source[seed], runs.kernel_of[method][seed] = accuracy, path, kernel
 
 
@@ -497,7 +546,7 @@ def write_report(args):
     sweep_seeds = defaultdict(SettingRuns)  # (setting, λ, library) -> method -> {seed: accuracy}
     sources = defaultdict(lambda: defaultdict(dict))  # (setting, library) -> method -> {seed: directory}
     unfinished = []  # directories of commands that did not finish (their partial runs CSV)
-    for entry in sorted(os.listdir(args.study)):
+    for entry in chronological(args.study, os.listdir(args.study)):
         path = os.path.join(args.study, entry)
         m, s, t, x = SETTING.match(entry), SWEEP.match(entry), TORCH.match(entry), EXTRA.match(entry)
         if os.path.isdir(path) and not (m or s or t or x):
@@ -574,7 +623,8 @@ def write_report(args):
             "(the same subset for every method of a seed). Each run is paired with the STL run on the same",
             "OpenBLAS kernel where there is one: a rerun on another kernel (its run log names the kernel;",
             "for runs made before the logs did, a <dir>.kernels file records it from the session's notes)",
-            "differs in the last digits, and the STL row keeps the first run.", ""]
+            "differs in the last digits, and the baselines' rows keep the run of the directory that started first",
+            "(from the `started ...Z` line of its log, else `started.txt` in the study directory).", ""]
     if unfinished:
         out += ["The finished runs of commands that did not finish are included, from the `partial_runs_*.csv`",
                 "each of them left (no timing): " + ", ".join(f"`{d}`" for d in unfinished) + ".", ""]

@@ -332,6 +332,61 @@ with tempfile.TemporaryDirectory() as d:
     os.remove(os.path.join(study, "half2_mlp_n300.log"))
     print("make_results on an unfinished command: its finished runs pooled from partial_runs_*.csv, named in the report")
 
+# --- a baseline seed two directories ran on two kernels: the pooled rows keep the first-started run ---
+# Two extra-seed directories whose names sort the other way round from the order they started in.
+# The start comes from the earliest "started ...Z" line of <dir>.log, else from <study>/started.txt;
+# a directory with no record sorts after those with one, so adding a directory never moves a row.
+SKYLAKE = "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel SkylakeX, 1 threads\n"
+COOPERLAKE = "GEMM: OpenBLAS 0.3.21 DYNAMIC_ARCH, kernel Cooperlake, 1 threads\n"
+with tempfile.TemporaryDirectory() as d:
+    study, docs = os.path.join(d, "study"), os.path.join(d, "docs")
+    write(os.path.join(study, "half2_mlp_n300"), "summary_half2_mlp.csv", SUMMARY)
+    write(os.path.join(study, "half2_mlp_n300"), "runs_half2_mlp.csv", RUNS)
+    write(study, "half2_mlp_n300.log", "started 2026-11-30T08:00Z\n" + SKYLAKE)
+    early, late = "half2_mlp_n300_zzseeds4-4", "half2_mlp_n300_aaseeds4-4"
+    write(os.path.join(study, early), "runs_half2_mlp.csv", "method,seed,accuracy\nstl,4,90.4\n")
+    write_one_seed(os.path.join(study, late), 4, 90.8, "rl_aux+equal", 90.9)
+    command = [sys.executable, os.path.join(ROOT, "scripts", "make_results.py"), study, "--docs", docs, "--no-plots"]
+
+    def stl_row():
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        report = open(os.path.join(docs, "RESULTS.md")).read()
+        rows = [line for line in report.splitlines() if line.startswith("| stl (seeds 4) |")]
+        assert rows, report
+        return rows[0].split("|")[2].split()[0]  # the pooled mean: 90.10 with seed 4 at 90.4, 90.20 at 90.8
+
+    # by the logs' stamps (seconds or minutes; the earliest of a log's commands counts)
+    write(study, early + ".log", "started 2026-12-01T10:00Z\n" + SKYLAKE)
+    write(study, late + ".log", "started 2026-12-03T09:00:05Z\n" + COOPERLAKE + "started 2026-12-02T09:00:05Z\n" + COOPERLAKE)
+    assert stl_row() == "90.10", "the later directory's rerun took the pooled row"
+    write(study, late + ".log", "started 2026-12-01T09:59:59Z\n" + COOPERLAKE)
+    assert stl_row() == "90.20"
+    # from started.txt for logs without a stamp; an unrecorded directory comes last
+    write(study, early + ".log", SKYLAKE)
+    write(study, late + ".log", COOPERLAKE)
+    write(study, "started.txt", f"# when each began\nhalf2_mlp_n300 2026-11-30T08:00Z\n{late} 2026-12-02T09:00:00Z\n"
+          f"{early} 2026-12-01T10:00Z  # its session's note\n")
+    assert stl_row() == "90.10"
+    write(study, "started.txt", f"{late} 2026-12-02T09:00:00Z\n")
+    assert stl_row() == "90.20", "a recorded directory must come before unrecorded ones"
+    write(study, "started.txt", f"{early} 2026-12-01T10:00Z\n")
+    assert stl_row() == "90.10"
+    report = open(os.path.join(docs, "RESULTS.md")).read()
+    # rl_aux+equal still pairs with the STL run on its own kernel: 90.9 - 90.8
+    assert "| rl_aux+equal (seeds 1) | 90.90 | +0.10 |" in report, report
+    for bad, fragment in ((f"{early} 2026-12-01Z\n", "line 1: '2026-12-01' is not a UTC time"),
+                          (f"{early}\n", "line 1: expected 'directory YYYY-MM-DDTHH:MM[:SS]Z'"),
+                          (f"{early} 2026-12-01T10:00Z\n{early} 2026-12-02T10:00Z\n", f"line 2: {early} is listed twice")):
+        write(study, "started.txt", bad)
+        done = subprocess.run(command, capture_output=True, text=True)
+        assert done.returncode != 0 and "started.txt" in done.stderr and fragment in done.stderr, done.stderr
+    os.remove(os.path.join(study, "started.txt"))
+    write(study, late + ".log", "started 2026-13-01T10:00Z\n" + COOPERLAKE)
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0 and late + ".log: '2026-13-01T10:00' is not a UTC time" in done.stderr, done.stderr
+print("make_results pools a baseline seed run twice from the directory that started first")
+
 # --- make_results' clean-up of plots it no longer writes (no matplotlib needed) ---
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import make_results  # noqa: E402
