@@ -34,6 +34,10 @@ if straight.returncode == 77:
     print("Fashion-MNIST not installed: skipped")
     sys.exit(77)
 assert straight.returncode == 0, straight.stdout + straight.stderr
+# The log's first line says when the command began: scripts/make_results.py orders a setting's
+# directories by it (the first run of a rerun baseline seed keeps the report's row).
+started = straight.stdout.split("\n", 1)[0]
+assert started.startswith("started ") and started.endswith("Z") and len(started) == len("started 2026-12-07T05:11:32Z"), started
 
 def csv_rows(path):
     with open(path, newline="") as f:

@@ -3,6 +3,7 @@
 --add keeps a finished setting's runs and adds the methods it lacks; a corrupt finished setting
 stops the run before any data is read or any file changes; --aux-weight writes the sweep's
 directory.  Exit 77 (skip) without PyTorch (scripts/setup.sh --torch installs it)."""
+import datetime
 import os
 import re
 import subprocess
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "benchmarks"))
 import study_csv  # noqa: E402
 from torch_reference import blas_kernel  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
-from make_results import gemm_kernel  # noqa: E402
+from make_results import gemm_kernel, start_times  # noqa: E402
 from torch_study import accuracy_percent  # noqa: E402
 sys.path.insert(0, HERE)
 from fake_fashion import write_fake_fashion_mnist  # noqa: E402
@@ -88,6 +89,9 @@ with tempfile.TemporaryDirectory() as d:
     kernel = gemm_kernel(setting, "human+equal")
     assert re.search(r"^GEMM: ", done.stdout, re.M) and kernel and blas_kernel().startswith(kernel), (kernel, done.stdout)
     print(f"--add's log names the kernel make_results pairs by: {kernel}")
+    # and when the command began, by which make_results orders a setting's directories
+    started = start_times(os.path.dirname(setting)).get(os.path.basename(setting))
+    assert started and abs((datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - started).total_seconds()) < 3600, (started, done.stdout)
 
     # Without --add a finished setting is left alone (the study is resumable).
     before = open(summary_path).read()
