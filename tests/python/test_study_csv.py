@@ -370,6 +370,8 @@ with tempfile.TemporaryDirectory() as d:
     assert stl_row() == "90.10"
     write(study, "started.txt", f"{late} 2026-12-02T09:00:00Z\n")
     assert stl_row() == "90.20", "a recorded directory must come before unrecorded ones"
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert f"no start time for {early} (no 'started' line in its log, not in started.txt)" in done.stderr, done.stderr
     write(study, "started.txt", f"{early} 2026-12-01T10:00Z\n")
     assert stl_row() == "90.10"
     report = open(os.path.join(docs, "RESULTS.md")).read()
