@@ -176,8 +176,8 @@ def gemm_kernel(directory, method):
     return None
 
 
-# "started 2026-12-07T05:11:32Z": the first line the demo and torch_study print (the study's workers
-# write it into the log before commands that predate it).
+# "started 2026-12-07T05:11:32Z": the first line the demo and torch_study print (directories run
+# before they did are listed in the study's started.txt).
 STARTED = re.compile(r"^started (\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)Z\b")
 STARTED_FILE = "started.txt"
 
