@@ -452,11 +452,11 @@ def main():
         f.write(f"# torch_study {' '.join(sys.argv[1:])} started {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, "
                 f"torch {torch.__version__}, {a.threads} threads (OpenBLAS {blas_threads}, kernel {blas_kernel()}), "
                 f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, {code_id()}\n")
-    # The run log's kernel line, in the demo's form: scripts/make_results.py reads it from <dir>.log to
-    # pair each run with the STL run on its own kernel (kernels round differently).
     # When this command began: scripts/make_results.py orders a setting's directories by the log's
     # earliest such line, so a later rerun of a baseline seed never displaces the first run.
     print(f"started {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}", flush=True)
+    # The run log's kernel line, in the demo's form: scripts/make_results.py reads it from <dir>.log to
+    # pair each run with the STL run on its own kernel (kernels round differently).
     print(f"GEMM: PyTorch {torch.__version__} through OpenBLAS, kernel {blas_kernel()}, {blas_threads} threads; code: {code_id()}", flush=True)
     for model, hierarchy, n, methods, seeds in plan:
         directory = directory_of(model, hierarchy, n)
