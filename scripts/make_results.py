@@ -520,6 +520,42 @@ def dev_split_section(runs):
             "| setting | comparison | auxl | PyTorch | auxl − PyTorch |", "|---|---|---|---|---|"] + rows + [""]
 
 
+def per_seed_section(runs):
+    """runs: (setting, library) -> method -> {seed: accuracy}. At each model's largest training size
+    a run costs hours, seeds are few and still arriving, so the means in the tables above hide
+    which seed gained what; this lists every seed's paired difference, per library (against STL,
+    and for the dev-set methods against stl@dev too)."""
+    largest = defaultdict(int)
+    for (h, model, n), _ in runs:
+        largest[model] = max(largest[model], n)
+
+    def cell(side, method, base):
+        if method not in side or base not in side:
+            return "—"
+        paired_base = baseline(side, method, base)
+        seeds = sorted(set(side[method]) & set(paired_base))
+        return ", ".join(f"{s}: {side[method][s] - paired_base[s]:+.2f}" for s in seeds) or "—"
+
+    rows = []
+    for key in sorted({k for k, _ in runs if k[2] == largest[k[1]]}, key=lambda k: (k[1], k[0])):
+        ours, theirs = runs.get((key, "auxl"), {}), runs.get((key, "torch"), {})
+        methods = [m for m in dict.fromkeys(list(ours) + list(theirs)) if m not in BASELINES]
+        for method in (["stl@dev"] if "stl@dev" in ours or "stl@dev" in theirs else []) + methods:
+            bases = ["stl"] + (["stl@dev"] if uses_dev_split(method) else [])
+            for base in bases:
+                a, b = cell(ours, method, base), cell(theirs, method, base)
+                if a == b == "—":
+                    continue
+                rows.append(f"| {key[0]} {key[1]} n={key[2]} | {method} vs {base} | {a} | {b} |")
+    if not rows:
+        return []
+    return ["## Every seed at the full training set", "",
+            "Each run's difference to the baseline run of the same seed (and OpenBLAS kernel), in",
+            "points, as `seed: Δ`, at each model's largest training size, where seeds are few and the",
+            "means above hide what each one did.", "",
+            "| setting | comparison | auxl | PyTorch |", "|---|---|---|---|"] + rows + [""]
+
+
 def main():
     global plt
     ap = argparse.ArgumentParser()
@@ -715,6 +751,7 @@ def write_report(args):
     if torch_runs:
         out += torch_section(settings, torch_runs, methods, args.study, per_seed)
     out += dev_split_section(per_seed)
+    out += per_seed_section(per_seed)
 
     # Time per epoch per method: for each task and model, the setting that ran the most methods
     # (the largest such size), so every method has a bar measured at one size.

@@ -166,6 +166,9 @@ with tempfile.TemporaryDirectory() as d:
                      "| +0.50 ± 0.06 | +0.30 ± 0.15 | +0.20 ± 0.16 |",
                      "| stl (seeds 5) | 90.04 ± 0.36 | — | 0.07 |",  # seeds 1-3 and 4-5 pooled
                      "| dtg (seeds 2) | 90.80 ± 0.28 | +0.70 ± 0.30 | 0.55 |",  # only in the extra directory
+                     # every seed's own difference at the model's largest size (here 300), per library
+                     "| half2 mlp n=300 | human+equal vs stl | 1: +0.60, 2: +0.40, 3: +0.50 | 1: +0.00, 2: +0.40, 3: +0.50 |",
+                     "| half2 mlp n=300 | dtg vs stl | 4: +1.00, 5: +0.40 | — |",
                      "a study made by test_study_csv.py"):
         assert expected in report, f"'{expected}' not in the report:\n{report}"
     assert "![" not in report, "--no-plots must not link images"
